@@ -1,0 +1,40 @@
+/** A tiny inline SVG line of recent prices. */
+import { memo } from "react";
+
+interface Props {
+  values: readonly number[];
+  width?: number;
+  height?: number;
+}
+
+export const Sparkline = memo(function Sparkline({ values, width = 100, height = 24 }: Props) {
+  if (values.length < 2) {
+    return <svg className="sparkline" width={width} height={height} aria-hidden="true" />;
+  }
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of values) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const span = max - min || 1;
+  const step = width / (values.length - 1);
+  const points = values
+    .map((v, i) => `${(i * step).toFixed(1)},${(height - 2 - ((v - min) / span) * (height - 4)).toFixed(1)}`)
+    .join(" ");
+  const first = values[0] ?? 0;
+  const last = values[values.length - 1] ?? 0;
+  const trend = last > first ? "up" : last < first ? "down" : "flat";
+  return (
+    <svg
+      className={`sparkline ${trend}`}
+      width={width}
+      height={height}
+      viewBox={`0 0 ${width} ${height}`}
+      role="img"
+      aria-label={`recent prices from ${first.toFixed(2)} to ${last.toFixed(2)}`}
+    >
+      <polyline points={points} fill="none" strokeWidth="1.5" strokeLinejoin="round" />
+    </svg>
+  );
+});

@@ -1,0 +1,71 @@
+/**
+ * Where the gateway is and which transport to use, decided once at start-up.
+ *
+ * Precedence for the gateway URL: `?gateway=` query parameter, then the build-time
+ * `VITE_GATEWAY_URL`, then port 8080 on the host that served the page (the dashboard and the
+ * gateway normally run side by side). The transport comes from `?transport=` (default `ws`) and
+ * can be switched live from the header.
+ */
+
+/** The two ways the browser can receive the stream. */
+export type TransportName = "ws" | "grpc-web";
+
+export const TRANSPORTS: readonly TransportName[] = ["ws", "grpc-web"];
+
+export interface DashboardConfig {
+  gatewayUrl: string;
+  transport: TransportName;
+}
+
+/** Parses a transport name, `undefined` for anything else. */
+export function parseTransport(value: string | null | undefined): TransportName | undefined {
+  return value === "ws" || value === "grpc-web" ? value : undefined;
+}
+
+/** Accepts only absolute http(s) URLs and drops a trailing slash. */
+function normaliseGatewayUrl(value: string | null | undefined): string | undefined {
+  if (!value) return undefined;
+  try {
+    const url = new URL(value);
+    if (url.protocol !== "http:" && url.protocol !== "https:") return undefined;
+    return url.toString().replace(/\/+$/, "");
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pure: the configuration for a page at `search` on `hostname`, given the build-time URL. */
+export function resolveConfig(
+  search: string,
+  hostname: string,
+  buildTimeGatewayUrl: string | undefined,
+): DashboardConfig {
+  const params = new URLSearchParams(search);
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname || "localhost";
+  const gatewayUrl =
+    normaliseGatewayUrl(params.get("gateway")) ??
+    normaliseGatewayUrl(buildTimeGatewayUrl) ??
+    `http://${host}:8080`;
+  const transport = parseTransport(params.get("transport")) ?? "ws";
+  return { gatewayUrl, transport };
+}
+
+/** The WebSocket endpoint of a gateway: same host and port, `ws(s)` scheme, path `/ws`. */
+export function webSocketUrl(gatewayUrl: string): string {
+  const url = new URL(gatewayUrl);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/ws`;
+  url.search = "";
+  url.hash = "";
+  return url.toString();
+}
+
+/** The configuration of this page (browser only). */
+export const config: DashboardConfig =
+  typeof location === "undefined"
+    ? resolveConfig("", "localhost", undefined)
+    : resolveConfig(
+        location.search,
+        location.hostname,
+        import.meta.env.VITE_GATEWAY_URL as string | undefined,
+      );

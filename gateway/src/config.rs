@@ -1,0 +1,51 @@
+//! The gateway's flags, each with an environment fallback.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Args;
+use streamweaver_common::duration::parse_duration;
+
+/// Everything `gateway` can be told.
+#[derive(Debug, Clone, Args)]
+pub struct GatewayArgs {
+    /// Address of the one port for gRPC, grpc-web, WebSocket (/ws), /metrics and /healthz.
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Bearer token that IngestService/Publish requires.
+    #[arg(long, env = "STREAMWEAVER_PUBLISH_TOKEN", hide_env_values = true)]
+    pub publish_token: String,
+    /// Bearer token that subscribers must present (gRPC `authorization` header, or `?token=` on
+    /// /ws). Default: subscribing is open.
+    #[arg(long, env = "STREAMWEAVER_SUBSCRIBE_TOKEN", hide_env_values = true)]
+    pub subscribe_token: Option<String>,
+    /// Browser origins allowed for grpc-web (CORS) and WebSocket, comma-separated; `*` allows any.
+    #[arg(
+        long,
+        env = "GATEWAY_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://localhost:3000,http://127.0.0.1:3000"
+    )]
+    pub allowed_origins: Vec<String>,
+    /// Events a subscriber may fall behind before it is sent a gap notice.
+    #[arg(long, env = "GATEWAY_SUBSCRIBER_BUFFER", default_value_t = 8192,
+          value_parser = clap::value_parser!(u32).range(16..=1_048_576))]
+    pub subscriber_buffer: u32,
+    /// Most recent events kept for subscribers that resume.
+    #[arg(long, env = "GATEWAY_HISTORY", default_value_t = 10_000)]
+    pub history: usize,
+    /// Most subscribers at once, over all transports.
+    #[arg(long, env = "GATEWAY_MAX_SUBSCRIBERS", default_value_t = 10_000)]
+    pub max_subscribers: usize,
+    /// Largest gRPC message accepted.
+    #[arg(long, env = "GATEWAY_MAX_MESSAGE_BYTES", default_value_t = 4 << 20)]
+    pub max_message_bytes: usize,
+    /// A subscription that had nothing to send for this long gets a heartbeat.
+    #[arg(long, env = "GATEWAY_HEARTBEAT", default_value = "15s", value_parser = parse_duration)]
+    pub heartbeat: Duration,
+    /// A Publish stream that sends nothing for this long is ended.
+    #[arg(long, env = "GATEWAY_INGEST_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub ingest_idle_timeout: Duration,
+    /// How often idle WebSockets are pinged; one silent for three intervals is closed.
+    #[arg(long, env = "GATEWAY_WS_PING_INTERVAL", default_value = "20s", value_parser = parse_duration)]
+    pub ws_ping_interval: Duration,
+}

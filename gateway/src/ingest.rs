@@ -1,0 +1,246 @@
+//! `IngestService.Publish`: the client-streaming call the stream-consumer uses instead of the
+//! seed's HTTP POST per message.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use streamweaver_proto::{
+    time, topics,
+    v1::{
+        Event, Position, PublishRequest, PublishResponse, event::Payload,
+        ingest_service_server::IngestService,
+    },
+};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming, metadata::MetadataMap, service::Interceptor};
+
+use crate::{
+    hub::{Hub, Published},
+    metrics::Metrics,
+};
+
+/// The ingest endpoint.
+pub struct Ingest {
+    hub: Arc<Hub>,
+    metrics: Metrics,
+    idle_timeout: Duration,
+    shutdown: CancellationToken,
+}
+
+impl Ingest {
+    /// Ingest into `hub`; a stream silent for `idle_timeout` is ended.
+    pub fn new(
+        hub: Arc<Hub>,
+        metrics: Metrics,
+        idle_timeout: Duration,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            hub,
+            metrics,
+            idle_timeout,
+            shutdown,
+        }
+    }
+}
+
+/// Why an event is refused; a fixed label for metrics.
+fn invalid_reason(event: &Event) -> Option<&'static str> {
+    let expected = match &event.payload {
+        None => return Some("missing_payload"),
+        Some(Payload::StockTrade(_)) => topics::STOCK_TRADES,
+        Some(Payload::SocialPost(_)) => topics::SOCIAL_FEED,
+        Some(Payload::LogEntry(_)) => topics::SERVER_LOGS,
+    };
+    if !topics::ALL.contains(&event.topic.as_str()) {
+        Some("unknown_topic")
+    } else if event.topic != expected {
+        Some("payload_does_not_match_topic")
+    } else if event.partition < 0 || event.offset < 0 {
+        Some("negative_position")
+    } else {
+        None
+    }
+}
+
+#[tonic::async_trait]
+impl IngestService for Ingest {
+    async fn publish(
+        &self,
+        request: Request<Streaming<PublishRequest>>,
+    ) -> Result<Response<PublishResponse>, Status> {
+        let mut stream = request.into_inner();
+        let mut response = PublishResponse::default();
+        let mut acknowledged: HashMap<(String, i32), i64> = HashMap::new();
+        loop {
+            let message = tokio::select! {
+                () = self.shutdown.cancelled() => {
+                    // Unacknowledged: the consumer sends these again to the next gateway.
+                    return Err(Status::unavailable("gateway is shutting down"));
+                }
+                message = tokio::time::timeout(self.idle_timeout, stream.message()) => message,
+            };
+            let batch = match message {
+                Err(_) => {
+                    self.metrics.refuse("ingest", "idle_timeout");
+                    return Err(Status::deadline_exceeded(format!(
+                        "Publish stream sent nothing for {:?}",
+                        self.idle_timeout
+                    )));
+                }
+                Ok(Err(status)) => {
+                    // Oversize or undecodable messages arrive here from tonic's codec.
+                    self.metrics.refuse("ingest", "bad_message");
+                    return Err(status);
+                }
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(batch))) => batch,
+            };
+            let now = SystemTime::now();
+            for event in batch.events {
+                if let Some(reason) = invalid_reason(&event) {
+                    tracing::warn!(topic = %event.topic, partition = event.partition, offset = event.offset, reason, "refused an event");
+                    self.metrics.refuse("ingest", reason);
+                    response.rejected += 1;
+                    continue;
+                }
+                let position = (event.topic.clone(), event.partition);
+                let offset = event.offset;
+                if let Some(age) = event.produced_at.as_ref().and_then(|t| time::age(t, now)) {
+                    self.metrics.ingest_lag.observe(age.as_secs_f64());
+                }
+                match self.hub.publish(event) {
+                    Published::Accepted => response.accepted += 1,
+                    Published::Duplicate => response.duplicates += 1,
+                }
+                let highest = acknowledged.entry(position).or_insert(offset);
+                *highest = (*highest).max(offset);
+            }
+        }
+        response.acknowledged = acknowledged
+            .into_iter()
+            .map(|((topic, partition), offset)| Position {
+                topic,
+                partition,
+                offset,
+            })
+            .collect();
+        Ok(Response::new(response))
+    }
+}
+
+/// Requires `authorization: Bearer <token>` on a call.
+#[derive(Clone)]
+pub struct RequireBearer {
+    expected: Arc<str>,
+    metrics: Metrics,
+    endpoint: &'static str,
+}
+
+impl RequireBearer {
+    /// Calls through this interceptor need `token`; refusals are counted under `endpoint`.
+    pub fn new(token: &str, metrics: Metrics, endpoint: &'static str) -> Self {
+        Self {
+            expected: token.into(),
+            metrics,
+            endpoint,
+        }
+    }
+
+    /// Whether `metadata` carries the token.
+    pub fn allows(&self, metadata: &MetadataMap) -> bool {
+        metadata
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .is_some_and(|token| constant_time_eq(token.as_bytes(), self.expected.as_bytes()))
+    }
+}
+
+impl Interceptor for RequireBearer {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        if self.allows(request.metadata()) {
+            Ok(request)
+        } else {
+            self.metrics.refuse(self.endpoint, "unauthenticated");
+            Err(Status::unauthenticated("a valid bearer token is required"))
+        }
+    }
+}
+
+/// Compares secrets without leaking where they differ through timing.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use streamweaver_proto::v1::{LogEntry, StockTrade};
+
+    use super::*;
+
+    #[test]
+    fn events_must_have_a_payload_that_fits_their_topic() {
+        let trade = Some(Payload::StockTrade(StockTrade::default()));
+        let ok = Event {
+            topic: "stock_trades".into(),
+            payload: trade.clone(),
+            ..Default::default()
+        };
+        assert_eq!(invalid_reason(&ok), None);
+        let cases = [
+            (
+                Event {
+                    topic: "stock_trades".into(),
+                    ..Default::default()
+                },
+                "missing_payload",
+            ),
+            (
+                Event {
+                    topic: "nope".into(),
+                    payload: trade.clone(),
+                    ..Default::default()
+                },
+                "unknown_topic",
+            ),
+            (
+                Event {
+                    topic: "stock_trades".into(),
+                    payload: Some(Payload::LogEntry(LogEntry::default())),
+                    ..Default::default()
+                },
+                "payload_does_not_match_topic",
+            ),
+            (
+                Event {
+                    topic: "stock_trades".into(),
+                    payload: trade,
+                    offset: -1,
+                    ..Default::default()
+                },
+                "negative_position",
+            ),
+        ];
+        for (event, reason) in cases {
+            assert_eq!(invalid_reason(&event), Some(reason));
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_are_compared_exactly() {
+        let auth = RequireBearer::new("s3cret", Metrics::default(), "ingest");
+        let with = |value: &str| {
+            let mut metadata = MetadataMap::new();
+            metadata.insert("authorization", value.parse().expect("ascii"));
+            metadata
+        };
+        assert!(auth.allows(&with("Bearer s3cret")));
+        assert!(!auth.allows(&with("Bearer s3cre")));
+        assert!(!auth.allows(&with("s3cret")));
+        assert!(!auth.allows(&MetadataMap::new()));
+    }
+}

@@ -1,0 +1,15 @@
+//! The gateway: takes typed events from the stream-consumer on a client-streaming gRPC call and
+//! streams them to every subscriber — native gRPC (grpcurl, services), grpc-web and WebSocket
+//! (browsers) — on one port, without letting a slow subscriber slow anyone else.
+
+pub mod config;
+pub mod filter;
+pub mod hub;
+pub mod ingest;
+pub mod metrics;
+pub mod server;
+pub mod subscribe;
+pub mod websocket;
+
+pub use config::GatewayArgs;
+pub use server::{GatewayError, run};

@@ -1,0 +1,252 @@
+//! `/ws`: the same subscription, spoken as proto3 JSON over a WebSocket, one message per text
+//! frame. The client sends a `SubscribeRequest` (and may send another at any time to change it);
+//! the server sends `SubscribeResponse`s. A bad frame gets an `error` response and the socket
+//! stays open. Pings find dead peers; a peer that stops reading only ever costs its own queue.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::{
+        Query, State, WebSocketUpgrade,
+        ws::{CloseFrame, Message, Utf8Bytes},
+    },
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use serde::Deserialize;
+use streamweaver_proto::v1::{
+    StreamError, SubscribeRequest, SubscribeResponse, subscribe_response::Kind,
+};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    filter::Filter,
+    hub::{Hub, Subscription},
+    ingest::constant_time_eq,
+    metrics::{Metrics, Transport},
+    subscribe::Subscriptions,
+};
+
+/// Largest frame a client may send; a `SubscribeRequest` is small.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// WebSocket close code "going away", sent when the gateway shuts down.
+const GOING_AWAY: u16 = 1001;
+
+/// What the `/ws` handler needs.
+#[derive(Clone)]
+pub struct WebSocketState {
+    /// The hub to subscribe to.
+    pub hub: Arc<Hub>,
+    /// Where refusals are counted.
+    pub metrics: Metrics,
+    /// The subscribe endpoint, for its capacity check.
+    pub subscriptions: Arc<Subscriptions>,
+    /// Token subscribers must give as `?token=`, if any.
+    pub subscribe_token: Option<Arc<str>>,
+    /// Allowed browser origins; empty means any.
+    pub allowed_origins: Arc<[String]>,
+    /// How often to ping.
+    pub ping_interval: Duration,
+    /// Ends open sockets when the gateway stops.
+    pub shutdown: CancellationToken,
+}
+
+/// Query parameters of `/ws`.
+#[derive(Debug, Deserialize)]
+pub struct WsQuery {
+    token: Option<String>,
+}
+
+/// Checks origin, credential and capacity, then upgrades the connection.
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<WebSocketState>,
+    Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let endpoint = Transport::Websocket.name();
+    // Browsers always send Origin; programs usually do not, and are not subject to CSRF.
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
+        && !state.allowed_origins.is_empty()
+        && !state
+            .allowed_origins
+            .iter()
+            .any(|allowed| allowed == origin)
+    {
+        state.metrics.refuse(endpoint, "origin_not_allowed");
+        return (
+            StatusCode::FORBIDDEN,
+            format!("origin {origin} is not allowed\n"),
+        )
+            .into_response();
+    }
+    if let Some(expected) = &state.subscribe_token {
+        let given = query.token.unwrap_or_default();
+        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            state.metrics.refuse(endpoint, "unauthenticated");
+            return (StatusCode::UNAUTHORIZED, "a valid ?token= is required\n").into_response();
+        }
+    }
+    if let Err(status) = state.subscriptions.check_capacity(Transport::Websocket) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{}\n", status.message()),
+        )
+            .into_response();
+    }
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| {
+            let (sink, stream) = socket.split();
+            serve(sink, stream, state)
+        })
+}
+
+fn to_frame(response: &SubscribeResponse) -> Message {
+    match serde_json::to_string(response) {
+        Ok(json) => Message::Text(Utf8Bytes::from(json)),
+        // Serialising a generated message cannot fail; be loud if it ever does.
+        Err(error) => Message::Text(Utf8Bytes::from(format!(
+            r#"{{"error":{{"code":"INTERNAL","message":"cannot encode a response: {error}"}}}}"#
+        ))),
+    }
+}
+
+fn error_frame(code: &str, message: String) -> Message {
+    to_frame(&SubscribeResponse {
+        kind: Some(Kind::Error(StreamError {
+            code: code.to_owned(),
+            message,
+        })),
+    })
+}
+
+/// Serves one socket until the peer leaves, goes silent, or the gateway stops. Generic over the
+/// socket halves so tests can drive it without a network.
+pub async fn serve<S, R, E>(mut sink: S, mut stream: R, state: WebSocketState)
+where
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let endpoint = Transport::Websocket.name();
+    let mut subscription: Option<Subscription> = None;
+    let mut ping = tokio::time::interval(state.ping_interval);
+    ping.reset();
+    let mut last_heard = Instant::now();
+    let silent_limit = state.ping_interval * 3;
+
+    loop {
+        let outgoing = tokio::select! {
+            () = state.shutdown.cancelled() => {
+                let _ = sink.send(Message::Close(Some(CloseFrame {
+                    code: GOING_AWAY,
+                    reason: Utf8Bytes::from_static("gateway is shutting down"),
+                }))).await;
+                break;
+            }
+            incoming = stream.next() => {
+                last_heard = Instant::now();
+                match incoming {
+                    None | Some(Ok(Message::Close(_))) => break,
+                    Some(Err(error)) => {
+                        tracing::debug!(%error, "websocket read failed");
+                        break;
+                    }
+                    Some(Ok(Message::Text(text))) => {
+                        match parse_request(&text) {
+                            Ok((filter, request)) => {
+                                // Replacing the subscription drops the old one at once.
+                                subscription = Some(state.hub.subscribe(filter, &request.resume_from, Transport::Websocket));
+                                continue;
+                            }
+                            Err((reason, message)) => {
+                                state.metrics.refuse(endpoint, reason);
+                                error_frame("INVALID_ARGUMENT", message)
+                            }
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        state.metrics.refuse(endpoint, "binary_frame");
+                        error_frame(
+                            "INVALID_ARGUMENT",
+                            "binary frames are not accepted: send a SubscribeRequest as proto3 JSON text".into(),
+                        )
+                    }
+                    // axum answers pings itself; either way the peer is alive.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                }
+            }
+            response = next_response(&mut subscription) => match response {
+                Some(response) => to_frame(&response),
+                None => break,
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > silent_limit {
+                    tracing::debug!("websocket peer went silent; closing");
+                    break;
+                }
+                Message::Ping(Default::default())
+            }
+        };
+        // A peer that stops reading stalls only this loop; its subscription lags and is told.
+        match tokio::time::timeout(silent_limit, sink.send(outgoing)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+}
+
+async fn next_response(subscription: &mut Option<Subscription>) -> Option<SubscribeResponse> {
+    match subscription {
+        Some(subscription) => subscription.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Parses a text frame into a checked filter, or a metrics reason and a message for the client.
+fn parse_request(text: &str) -> Result<(Filter, SubscribeRequest), (&'static str, String)> {
+    let request: SubscribeRequest = serde_json::from_str(text).map_err(|error| {
+        (
+            "malformed_request",
+            format!("malformed SubscribeRequest: {error}"),
+        )
+    })?;
+    let filter =
+        Filter::from_request(&request).map_err(|error| (error.reason(), error.to_string()))?;
+    Ok((filter, request))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_in_the_proto3_json_mapping() {
+        let (_, request) = parse_request(
+            r#"{"topics":["server_logs"],"logLevels":["LOG_LEVEL_ERROR"],"resumeFrom":[{"topic":"server_logs","partition":1,"offset":"42"}]}"#,
+        )
+        .expect("valid");
+        assert_eq!(request.topics, vec!["server_logs"]);
+        assert_eq!(request.log_levels, vec![4]);
+        assert_eq!(request.resume_from[0].offset, 42);
+        assert!(parse_request("{}").is_ok());
+    }
+
+    #[test]
+    fn bad_frames_say_what_is_wrong() {
+        let (reason, message) = parse_request("{not json").expect_err("malformed");
+        assert_eq!(reason, "malformed_request");
+        assert!(
+            message.starts_with("malformed SubscribeRequest: "),
+            "{message}"
+        );
+        let (reason, message) = parse_request(r#"{"topics":["nope"]}"#).expect_err("unknown topic");
+        assert_eq!(reason, "unknown_topic");
+        assert!(message.contains("\"nope\""), "{message}");
+        let (_, message) = parse_request(r#"{"logLevels":["LOUD"]}"#).expect_err("unknown level");
+        assert!(message.contains("LOUD"), "{message}");
+    }
+}

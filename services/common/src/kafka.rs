@@ -1,0 +1,91 @@
+//! Kafka settings every StreamWeaver client shares, and topic creation.
+//!
+//! Nothing here special-cases the embedded broker: it is all plain Kafka protocol via rdkafka.
+
+use std::time::Duration;
+
+use clap::Args;
+use rdkafka::{
+    ClientConfig,
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    error::RDKafkaErrorCode,
+};
+
+/// The record header that says how a value is encoded.
+pub const CONTENT_TYPE_HEADER: &str = "content-type";
+/// `content-type` of Protobuf-encoded values (what the producers write).
+pub const CONTENT_TYPE_PROTOBUF: &str = "application/x-protobuf";
+/// `content-type` of values in the proto3 JSON mapping (what `kcat` or the seed's producers write).
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+
+/// Where the Kafka cluster is, as a flag with an environment fallback.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers (host:port, comma-separated).
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub bootstrap_servers: String,
+}
+
+impl KafkaArgs {
+    /// A client configuration pointing at the cluster, with the settings every client shares.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            .set("client.id", "streamweaver")
+            // Fail fast at start-up instead of hanging on a wrong address.
+            .set("socket.connection.setup.timeout.ms", "10000");
+        config
+    }
+}
+
+/// Errors creating topics.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    /// The admin client could not be made.
+    #[error("cannot create a Kafka admin client: {0}")]
+    Client(#[source] rdkafka::error::KafkaError),
+    /// The request failed as a whole (broker unreachable, timed out).
+    #[error("cannot create topics: {0}")]
+    Request(#[source] rdkafka::error::KafkaError),
+    /// The broker refused one topic.
+    #[error("cannot create topic {topic}: {code}")]
+    Topic {
+        /// Which topic.
+        topic: String,
+        /// What the broker said.
+        code: RDKafkaErrorCode,
+    },
+}
+
+/// Creates `topics` with `partitions` partitions each, leaving existing ones alone.
+pub async fn ensure_topics(
+    kafka: &KafkaArgs,
+    topics: &[&str],
+    partitions: i32,
+) -> Result<(), TopicError> {
+    let admin: AdminClient<DefaultClientContext> =
+        kafka.client_config().create().map_err(TopicError::Client)?;
+    let new_topics: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|topic| NewTopic::new(topic, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics(&new_topics, &options)
+        .await
+        .map_err(TopicError::Request)?;
+    for result in results {
+        match result {
+            Ok(topic) => tracing::info!(topic, partitions, "created topic"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(TopicError::Topic { topic, code }),
+        }
+    }
+    Ok(())
+}

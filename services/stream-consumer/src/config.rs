@@ -1,0 +1,56 @@
+//! The consumer's flags, each with an environment fallback.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Args;
+use streamweaver_common::{duration::parse_duration, kafka::KafkaArgs};
+
+/// Everything `stream-consumer` can be told.
+#[derive(Debug, Clone, Args)]
+pub struct ConsumerArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub kafka: KafkaArgs,
+    /// Consumer group; consumers in one group share the partitions.
+    #[arg(long, env = "CONSUMER_GROUP_ID", default_value = "stream-consumer")]
+    pub group_id: String,
+    /// Where to start when the group has no committed offset: earliest or latest.
+    #[arg(long, env = "CONSUMER_AUTO_OFFSET_RESET", default_value = "earliest",
+          value_parser = ["earliest", "latest"])]
+    pub auto_offset_reset: String,
+    /// How long the broker may hold a fetch waiting for data (fetch.wait.max.ms). Low values cut
+    /// latency on brokers that answer only when this runs out (the embedded tansu).
+    #[arg(long, env = "CONSUMER_FETCH_WAIT_MAX_MS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(0..=300_000))]
+    pub fetch_wait_max_ms: u32,
+    /// The gateway's gRPC address.
+    #[arg(long, env = "GATEWAY_URL", default_value = "http://127.0.0.1:8080")]
+    pub gateway_url: String,
+    /// Bearer token the gateway requires for Publish.
+    #[arg(long, env = "STREAMWEAVER_PUBLISH_TOKEN", hide_env_values = true)]
+    pub publish_token: String,
+    /// Most events in one PublishRequest message.
+    #[arg(long, env = "CONSUMER_BATCH_MAX", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch_max: u32,
+    /// How long one Publish call stays open before it is closed and acknowledged; offsets are
+    /// committed at this pace (events are forwarded at once regardless).
+    #[arg(long, env = "CONSUMER_ACK_INTERVAL", default_value = "250ms", value_parser = parse_duration)]
+    pub ack_interval: Duration,
+    /// Largest record value forwarded; larger ones go to the dead-letter topic.
+    #[arg(long, env = "CONSUMER_MAX_VALUE_BYTES", default_value_t = 1 << 20)]
+    pub max_value_bytes: usize,
+    /// Topic for records that are not valid events.
+    #[arg(
+        long,
+        env = "CONSUMER_DEAD_LETTER_TOPIC",
+        default_value = "streamweaver_dead_letters"
+    )]
+    pub dead_letter_topic: String,
+    /// Longest wait between reconnection attempts to the gateway.
+    #[arg(long, env = "CONSUMER_MAX_BACKOFF", default_value = "5s", value_parser = parse_duration)]
+    pub max_backoff: Duration,
+    /// Serve Prometheus /metrics and /healthz on this address (default: off).
+    #[arg(long, env = "METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+}

@@ -1,0 +1,307 @@
+//! Turns a Kafka record into a typed [`Event`]: Protobuf (what the producers write) or the proto3
+//! JSON mapping (what `kcat` or the seed's Python producers write), chosen by the `content-type`
+//! header, or by sniffing the value when there is none.
+
+use pbjson_types::Timestamp;
+use prost::Message;
+use serde::de::DeserializeOwned;
+use streamweaver_common::kafka::{CONTENT_TYPE_JSON, CONTENT_TYPE_PROTOBUF};
+use streamweaver_proto::{
+    topics,
+    v1::{Event, LogEntry, SocialPost, StockTrade, event::Payload},
+};
+
+/// A Kafka record as read, before decoding.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRecord<'a> {
+    /// The topic it was read from.
+    pub topic: &'a str,
+    /// The partition it was read from.
+    pub partition: i32,
+    /// Its offset in the partition.
+    pub offset: i64,
+    /// The record key, if any.
+    pub key: Option<&'a [u8]>,
+    /// The `content-type` header, if any.
+    pub content_type: Option<&'a str>,
+    /// The value, if any.
+    pub value: Option<&'a [u8]>,
+    /// The record's Kafka timestamp in milliseconds since the epoch, if any.
+    pub timestamp_ms: Option<i64>,
+}
+
+/// Why a record is not an event. The record goes to the dead-letter topic with this message.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The topic is not one StreamWeaver carries.
+    #[error("topic {0:?} carries no StreamWeaver events")]
+    UnknownTopic(String),
+    /// The record has no value (a tombstone) or an empty one.
+    #[error("record has no value")]
+    EmptyValue,
+    /// The record is larger than the consumer forwards.
+    #[error("value of {size} bytes is over the limit of {limit} bytes")]
+    TooLarge {
+        /// Size of the value.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The `content-type` header names an encoding StreamWeaver does not read.
+    #[error(
+        "unsupported content-type {0:?} (expected {CONTENT_TYPE_PROTOBUF} or {CONTENT_TYPE_JSON})"
+    )]
+    UnsupportedContentType(String),
+    /// The value is not valid Protobuf for the topic's message.
+    #[error("invalid Protobuf {message}: {source}")]
+    Protobuf {
+        /// Which message type was expected.
+        message: &'static str,
+        /// What prost said.
+        #[source]
+        source: prost::DecodeError,
+    },
+    /// The value is not valid proto3 JSON for the topic's message.
+    #[error("invalid JSON {message}: {source}")]
+    Json {
+        /// Which message type was expected.
+        message: &'static str,
+        /// What serde said (with line and column).
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The value decoded but lacks what every event of its kind must have.
+    #[error("invalid {message}: {reason}")]
+    Invalid {
+        /// Which message type.
+        message: &'static str,
+        /// What is missing or wrong.
+        reason: &'static str,
+    },
+}
+
+impl DecodeError {
+    /// A short, fixed label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::UnknownTopic(_) => "unknown_topic",
+            Self::EmptyValue => "empty_value",
+            Self::TooLarge { .. } => "too_large",
+            Self::UnsupportedContentType(_) => "unsupported_content_type",
+            Self::Protobuf { .. } => "invalid_protobuf",
+            Self::Json { .. } => "invalid_json",
+            Self::Invalid { .. } => "invalid_event",
+        }
+    }
+}
+
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+fn encoding(content_type: Option<&str>, value: &[u8]) -> Result<Encoding, DecodeError> {
+    match content_type.map(|c| c.split(';').next().unwrap_or("").trim()) {
+        Some(CONTENT_TYPE_JSON) => Ok(Encoding::Json),
+        Some(CONTENT_TYPE_PROTOBUF | "application/protobuf") => Ok(Encoding::Protobuf),
+        Some(other) if !other.is_empty() => Err(DecodeError::UnsupportedContentType(other.into())),
+        // No header: a JSON object starts with `{`, which is never a valid first Protobuf tag
+        // (field 15, wire type 3, a deprecated group).
+        _ => Ok(match value.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => Encoding::Json,
+            _ => Encoding::Protobuf,
+        }),
+    }
+}
+
+fn decode_as<M: Message + Default + DeserializeOwned>(
+    message: &'static str,
+    encoding: Encoding,
+    value: &[u8],
+) -> Result<M, DecodeError> {
+    match encoding {
+        Encoding::Protobuf => {
+            M::decode(value).map_err(|source| DecodeError::Protobuf { message, source })
+        }
+        Encoding::Json => {
+            serde_json::from_slice(value).map_err(|source| DecodeError::Json { message, source })
+        }
+    }
+}
+
+fn invalid(message: &'static str, reason: &'static str) -> DecodeError {
+    DecodeError::Invalid { message, reason }
+}
+
+/// Decodes `record` into an event, refusing values larger than `max_value_bytes`.
+pub fn decode(record: &RawRecord<'_>, max_value_bytes: usize) -> Result<Event, DecodeError> {
+    let value = record
+        .value
+        .filter(|v| !v.is_empty())
+        .ok_or(DecodeError::EmptyValue)?;
+    if value.len() > max_value_bytes {
+        return Err(DecodeError::TooLarge {
+            size: value.len(),
+            limit: max_value_bytes,
+        });
+    }
+    let encoding = encoding(record.content_type, value)?;
+    let (natural_key, timestamp, payload) = match record.topic {
+        topics::STOCK_TRADES => {
+            let trade: StockTrade = decode_as("StockTrade", encoding, value)?;
+            if trade.symbol.is_empty() {
+                return Err(invalid("StockTrade", "symbol is empty"));
+            }
+            if !(trade.price.is_finite() && trade.price > 0.0) {
+                return Err(invalid("StockTrade", "price is not a positive number"));
+            }
+            (
+                trade.symbol.clone(),
+                trade.timestamp,
+                Payload::StockTrade(trade),
+            )
+        }
+        topics::SOCIAL_FEED => {
+            let post: SocialPost = decode_as("SocialPost", encoding, value)?;
+            if post.author.is_empty() {
+                return Err(invalid("SocialPost", "author is empty"));
+            }
+            (
+                post.author.clone(),
+                post.timestamp,
+                Payload::SocialPost(post),
+            )
+        }
+        topics::SERVER_LOGS => {
+            let entry: LogEntry = decode_as("LogEntry", encoding, value)?;
+            if entry.service.is_empty() {
+                return Err(invalid("LogEntry", "service is empty"));
+            }
+            (
+                entry.service.clone(),
+                entry.timestamp,
+                Payload::LogEntry(entry),
+            )
+        }
+        other => return Err(DecodeError::UnknownTopic(other.to_owned())),
+    };
+    let key = record
+        .key
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .filter(|k| !k.is_empty())
+        .map_or(natural_key, str::to_owned);
+    Ok(Event {
+        topic: record.topic.to_owned(),
+        key,
+        partition: record.partition,
+        offset: record.offset,
+        produced_at: timestamp.or_else(|| record.timestamp_ms.map(timestamp_from_millis)),
+        payload: Some(payload),
+    })
+}
+
+fn timestamp_from_millis(millis: i64) -> Timestamp {
+    Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record<'a>(topic: &'a str, content_type: Option<&'a str>, value: &'a [u8]) -> RawRecord<'a> {
+        RawRecord {
+            topic,
+            partition: 2,
+            offset: 41,
+            key: None,
+            content_type,
+            value: Some(value),
+            timestamp_ms: Some(1_700_000_000_123),
+        }
+    }
+
+    #[test]
+    fn protobuf_trade_decodes_with_its_position() {
+        let trade = StockTrade {
+            symbol: "AAPL".into(),
+            price: 190.25,
+            quantity: 10,
+            ..Default::default()
+        };
+        let bytes = trade.encode_to_vec();
+        let event = decode(
+            &record(topics::STOCK_TRADES, Some(CONTENT_TYPE_PROTOBUF), &bytes),
+            1 << 20,
+        )
+        .expect("decodes");
+        assert_eq!(event.key, "AAPL");
+        assert_eq!((event.partition, event.offset), (2, 41));
+        assert_eq!(event.payload, Some(Payload::StockTrade(trade)));
+        // No producer timestamp in the value: the Kafka record's is used.
+        assert_eq!(
+            event.produced_at,
+            Some(Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 123_000_000
+            })
+        );
+    }
+
+    #[test]
+    fn seed_style_json_without_header_decodes() {
+        let json = br#"{"symbol":"MSFT","price":415.5,"quantity":3,"side":"TRADE_SIDE_BUY","timestamp":"2026-11-29T10:00:00Z"}"#;
+        let event = decode(&record(topics::STOCK_TRADES, None, json), 1 << 20).expect("decodes");
+        let Some(Payload::StockTrade(trade)) = event.payload else {
+            panic!("not a trade: {event:?}");
+        };
+        assert_eq!(trade.symbol, "MSFT");
+        assert_eq!(event.produced_at.map(|t| t.seconds), Some(1_795_946_400));
+    }
+
+    #[test]
+    fn json_log_entry_with_level_name_decodes() {
+        let json = br#"{"service":"auth","level":"LOG_LEVEL_ERROR","message":"boom"}"#;
+        let event = decode(
+            &record(topics::SERVER_LOGS, Some("application/json"), json),
+            1 << 20,
+        )
+        .expect("decodes");
+        assert_eq!(event.key, "auth");
+    }
+
+    #[test]
+    fn bad_records_are_refused_with_a_reason() {
+        let cases: [(&str, Option<&str>, &[u8], &str); 6] = [
+            (
+                topics::STOCK_TRADES,
+                None,
+                b"\xff\xff\xffgarbage",
+                "invalid_protobuf",
+            ),
+            (
+                topics::STOCK_TRADES,
+                Some("application/json"),
+                b"{\"price\":",
+                "invalid_json",
+            ),
+            (
+                topics::SOCIAL_FEED,
+                Some("text/plain"),
+                b"hello",
+                "unsupported_content_type",
+            ),
+            (topics::SERVER_LOGS, None, b"{}", "invalid_event"),
+            (topics::STOCK_TRADES, None, b"", "empty_value"),
+            ("other_topic", None, b"{}", "unknown_topic"),
+        ];
+        for (topic, content_type, value, reason) in cases {
+            let error = decode(&record(topic, content_type, value), 1 << 20).expect_err(reason);
+            assert_eq!(error.reason(), reason, "{error}");
+        }
+        let error = decode(&record(topics::STOCK_TRADES, None, &[b'{'; 100]), 10).expect_err("big");
+        assert_eq!(error.reason(), "too_large");
+    }
+}

@@ -1,0 +1,104 @@
+//! The stream-consumer: one consumer group over the three topics, forwarding every event to the
+//! gateway on a client-streaming gRPC `Publish` call (the seed's HTTP POST per message, typed and
+//! batched), and committing only what the gateway acknowledged.
+
+pub mod config;
+pub mod dead_letter;
+pub mod decode;
+pub mod forward;
+pub mod metrics;
+
+use std::time::Duration;
+
+use rdkafka::{
+    consumer::{Consumer, StreamConsumer},
+    producer::FutureProducer,
+};
+use streamweaver_common::{kafka::ensure_topics, metrics::SharedRegistry};
+use streamweaver_proto::{topics, v1::ingest_service_client::IngestServiceClient};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Endpoint;
+
+pub use config::ConsumerArgs;
+use forward::{BearerToken, Forwarder};
+
+/// Why the consumer could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// A flag's value is not usable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Kafka could not be set up.
+    #[error("Kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// Topics could not be made.
+    #[error(transparent)]
+    Topics(#[from] streamweaver_common::kafka::TopicError),
+    /// The forwarding loop failed.
+    #[error(transparent)]
+    Forward(#[from] forward::ForwardError),
+}
+
+/// Consumes and forwards until `shutdown` is cancelled.
+pub async fn run(args: ConsumerArgs, shutdown: CancellationToken) -> Result<(), ConsumerError> {
+    let token = BearerToken::new(&args.publish_token)
+        .filter(|_| !args.publish_token.is_empty())
+        .ok_or_else(|| ConsumerError::Config("--publish-token must be printable ASCII".into()))?;
+    let endpoint = Endpoint::from_shared(args.gateway_url.clone())
+        .map_err(|e| ConsumerError::Config(format!("--gateway-url {:?}: {e}", args.gateway_url)))?
+        .connect_timeout(Duration::from_secs(3))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(10));
+    // Lazy: the gateway may start later or restart; each call reconnects as needed.
+    let client = IngestServiceClient::with_interceptor(endpoint.connect_lazy(), token);
+
+    let registry = SharedRegistry::default();
+    let metrics =
+        metrics::Metrics::register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
+    if let Some(addr) = args.metrics_listen {
+        let (registry, shutdown) = (registry.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(error) = streamweaver_common::metrics::serve(addr, registry, shutdown).await
+            {
+                tracing::error!(error = format!("{error:#}"), "metrics endpoint stopped");
+            }
+        });
+    }
+
+    // Producers create the event topics too; whoever starts first wins, nobody waits.
+    ensure_topics(&args.kafka, &topics::ALL, 3).await?;
+    ensure_topics(&args.kafka, &[args.dead_letter_topic.as_str()], 1).await?;
+
+    let consumer: StreamConsumer = args
+        .kafka
+        .client_config()
+        .set("group.id", &args.group_id)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        // Offsets are stored by hand, only once the gateway has acknowledged them.
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", &args.auto_offset_reset)
+        .set("fetch.wait.max.ms", args.fetch_wait_max_ms.to_string())
+        .set("enable.partition.eof", "false")
+        .create()?;
+    consumer.subscribe(&topics::ALL)?;
+    let dead_letter_producer: FutureProducer = args
+        .kafka
+        .client_config()
+        .set("enable.idempotence", "true")
+        .create()?;
+    let dead_letters =
+        dead_letter::DeadLetters::new(dead_letter_producer, args.dead_letter_topic.clone());
+
+    tracing::info!(
+        gateway = %args.gateway_url,
+        group = %args.group_id,
+        topics = ?topics::ALL,
+        "forwarding Kafka to the gateway"
+    );
+    Forwarder::new(consumer, client, dead_letters, metrics, args)
+        .run(shutdown)
+        .await?;
+    Ok(())
+}
