@@ -1,1 +1,312 @@
-//! placeholder
+//! The harness of the whole-system tests: a real Kafka-protocol broker (the embedded `tansu`,
+//! or the cluster in `KAFKA_BOOTSTRAP_SERVERS`), and the real producers, consumer and gateway
+//! run in-process through the same `run` functions their binaries call.
+
+use std::{net::SocketAddr, process::Stdio, time::Duration};
+
+use anyhow::{Context, bail};
+use futures::StreamExt;
+use rdkafka::{
+    ClientConfig,
+    consumer::{BaseConsumer, Consumer},
+};
+use streamweaver_common::{kafka::KafkaArgs, producer::ProducerArgs};
+use streamweaver_proto::v1::{
+    Event, SubscribeRequest, stream_service_client::StreamServiceClient, subscribe_response::Kind,
+};
+use tokio::{process::Child, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+/// The token the tests' gateway and consumer share.
+pub const PUBLISH_TOKEN: &str = "e2e-publish-token";
+
+/// Logs of the system under test, shown on failure (`RUST_LOG` to change).
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,gateway=info,stream_consumer=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The `tansu` binary: `$TANSU_BIN`, else `tansu` on `PATH`, else `~/.cargo/bin/tansu`.
+fn tansu_binary() -> String {
+    if let Ok(path) = std::env::var("TANSU_BIN") {
+        return path;
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join("tansu").is_file()))
+        .unwrap_or(false);
+    if on_path {
+        return "tansu".into();
+    }
+    let home = std::env::var("CARGO_HOME")
+        .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").unwrap_or_default()));
+    format!("{home}/bin/tansu")
+}
+
+/// A Kafka-protocol broker for one test, stopped when dropped.
+pub struct Broker {
+    /// `host:port` to bootstrap from.
+    pub bootstrap: String,
+    _process: Option<Child>,
+}
+
+impl Broker {
+    /// `KAFKA_BOOTSTRAP_SERVERS` when set; otherwise a fresh in-memory `tansu` on a free port.
+    pub async fn start() -> anyhow::Result<Self> {
+        if let Ok(bootstrap) = std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
+            return Ok(Self {
+                bootstrap,
+                _process: None,
+            });
+        }
+        let port = free_port()?;
+        let url = format!("tcp://127.0.0.1:{port}");
+        let binary = tansu_binary();
+        let process = tokio::process::Command::new(&binary)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| {
+                format!("cannot start {binary} (make test installs it: scripts/ensure-tansu.sh)")
+            })?;
+        let broker = Self {
+            bootstrap: format!("127.0.0.1:{port}"),
+            _process: Some(process),
+        };
+        broker.wait_ready().await?;
+        Ok(broker)
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let consumer: BaseConsumer = self.client_config().create()?;
+        for _ in 0..100 {
+            let ready = tokio::task::block_in_place(|| {
+                consumer
+                    .fetch_metadata(None, Duration::from_millis(500))
+                    .is_ok()
+            });
+            if ready {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!(
+            "broker at {} did not answer metadata requests",
+            self.bootstrap
+        )
+    }
+
+    /// Flags pointing at this broker.
+    pub fn kafka_args(&self) -> KafkaArgs {
+        KafkaArgs {
+            bootstrap_servers: self.bootstrap.clone(),
+        }
+    }
+
+    /// An rdkafka configuration pointing at this broker.
+    pub fn client_config(&self) -> ClientConfig {
+        self.kafka_args().client_config()
+    }
+}
+
+/// A component running in-process until stopped.
+pub struct Running {
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    fn spawn<F>(run: impl FnOnce(CancellationToken) -> F) -> Self
+    where
+        F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(shutdown.clone()));
+        Self { shutdown, task }
+    }
+
+    /// Asks it to stop and waits until it has.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.finished().await
+    }
+
+    /// Waits until it stops by itself.
+    pub async fn finished(self) -> anyhow::Result<()> {
+        self.task.await.context("task panicked")?
+    }
+}
+
+/// The gateway's flags for tests: the given port, small heartbeats, everything else default.
+pub fn gateway_args(listen: SocketAddr) -> gateway::GatewayArgs {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        gateway: gateway::GatewayArgs,
+    }
+    let mut args = Cli::parse_from(["gateway", "--publish-token", PUBLISH_TOKEN]).gateway;
+    args.listen = listen;
+    args.heartbeat = Duration::from_secs(2);
+    args
+}
+
+/// Starts a gateway on `listen` (port 0 for any); returns its address.
+pub async fn start_gateway(args: gateway::GatewayArgs) -> anyhow::Result<(SocketAddr, Running)> {
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let address = listener.local_addr()?;
+    let running = Running::spawn(|shutdown| async move {
+        gateway::run(listener, args, shutdown).await?;
+        Ok(())
+    });
+    Ok((address, running))
+}
+
+/// The consumer's flags for tests: low fetch wait, quick acks and backoff.
+pub fn consumer_args(broker: &Broker, gateway: SocketAddr) -> stream_consumer::ConsumerArgs {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        consumer: stream_consumer::ConsumerArgs,
+    }
+    let url = format!("http://{gateway}");
+    let mut args = Cli::parse_from([
+        "stream-consumer",
+        "--publish-token",
+        PUBLISH_TOKEN,
+        "--gateway-url",
+        &url,
+        "--fetch-wait-max-ms",
+        "5",
+        "--ack-interval",
+        "100ms",
+        "--max-backoff",
+        "500ms",
+    ])
+    .consumer;
+    args.kafka = broker.kafka_args();
+    args
+}
+
+/// Starts the stream-consumer.
+pub fn start_consumer(args: stream_consumer::ConsumerArgs) -> Running {
+    Running::spawn(|shutdown| async move {
+        stream_consumer::run(args, shutdown).await?;
+        Ok(())
+    })
+}
+
+/// A producer's flags: `rate` events per second, `count` events, a fixed seed.
+pub fn producer_args(broker: &Broker, rate: f64, count: u64) -> ProducerArgs {
+    ProducerArgs {
+        kafka: broker.kafka_args(),
+        rate,
+        count: Some(count),
+        partitions: 3,
+        seed: Some(42),
+        linger_ms: 1,
+        metrics_listen: None,
+    }
+}
+
+/// Starts a producer of `source`'s events.
+pub fn start_producer(
+    args: ProducerArgs,
+    source: impl streamweaver_common::producer::EventSource + 'static,
+) -> Running {
+    Running::spawn(|shutdown| async move {
+        streamweaver_common::producer::run(args, source, shutdown).await?;
+        Ok(())
+    })
+}
+
+/// Starts the three producers, `count` events each at `rate` per second.
+pub fn start_all_producers(broker: &Broker, rate: f64, count: u64) -> Vec<Running> {
+    vec![
+        start_producer(
+            producer_args(broker, rate, count),
+            stock_producer::StockTrades::default(),
+        ),
+        start_producer(
+            producer_args(broker, rate, count),
+            social_producer::SocialPosts::default(),
+        ),
+        start_producer(
+            producer_args(broker, rate, count),
+            log_producer::ServerLogs::default(),
+        ),
+    ]
+}
+
+/// A live subscription over native gRPC.
+pub struct Subscriber {
+    stream: tonic::Streaming<streamweaver_proto::v1::SubscribeResponse>,
+}
+
+impl Subscriber {
+    /// Subscribes to the gateway at `address` with `request`.
+    pub async fn connect(address: SocketAddr, request: SubscribeRequest) -> anyhow::Result<Self> {
+        let mut client = StreamServiceClient::connect(format!("http://{address}")).await?;
+        let stream = client.subscribe(request).await?.into_inner();
+        Ok(Self { stream })
+    }
+
+    /// The next `count` events (skipping heartbeats, failing on gaps), within `within`.
+    pub async fn events(&mut self, count: usize, within: Duration) -> anyhow::Result<Vec<Event>> {
+        let mut events = Vec::with_capacity(count);
+        let deadline = tokio::time::Instant::now() + within;
+        while events.len() < count {
+            let next = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .with_context(|| {
+                    format!("only {} of {count} events in {within:?}", events.len())
+                })?;
+            match next.context("stream ended")??.kind {
+                Some(Kind::Event(event)) => events.push(event),
+                Some(Kind::Heartbeat(_)) => {}
+                other => bail!("unexpected response {other:?}"),
+            }
+        }
+        Ok(events)
+    }
+
+    /// Every event until the gateway ends the stream (it shuts down), within `within`.
+    pub async fn until_end(&mut self, within: Duration) -> anyhow::Result<Vec<Event>> {
+        let mut events = Vec::new();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .context("the stream did not end")?;
+            match next {
+                None | Some(Err(_)) => return Ok(events),
+                Some(Ok(response)) => match response.kind {
+                    Some(Kind::Event(event)) => events.push(event),
+                    Some(Kind::Heartbeat(_)) => {}
+                    other => bail!("unexpected response {other:?}"),
+                },
+            }
+        }
+    }
+}

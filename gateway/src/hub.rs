@@ -242,8 +242,16 @@ impl Subscription {
                     });
                 }
                 Ok(Ok(event)) => {
-                    self.last_positions
-                        .insert((event.topic.clone(), event.partition), event.offset);
+                    let partition = (event.topic.clone(), event.partition);
+                    // Already seen by this subscriber (it resumed past it): skip.
+                    if self
+                        .last_positions
+                        .get(&partition)
+                        .is_some_and(|last| event.offset <= *last)
+                    {
+                        continue;
+                    }
+                    self.last_positions.insert(partition, event.offset);
                     if self.filter.matches(&event) {
                         self.metrics.delivered.get_or_create(&labels).inc();
                         return Some(event_response(&event));
@@ -380,6 +388,22 @@ mod tests {
         let mut subscription = hub.subscribe(only_a, &resume, Transport::Grpc);
         hub.publish(trade(0, 6, "A"));
         assert_eq!(offsets(&mut subscription, 3).await, vec![2, 4, 6]);
+    }
+
+    #[tokio::test]
+    async fn resume_skips_live_events_the_subscriber_already_has() {
+        // A fresh gateway (after a restart) that the consumer replays older events into.
+        let hub = hub(16, 100);
+        let resume = [Position {
+            topic: "stock_trades".into(),
+            partition: 0,
+            offset: 7,
+        }];
+        let mut subscription = hub.subscribe(everything(), &resume, Transport::Grpc);
+        for offset in 5..10 {
+            hub.publish(trade(0, offset, "A"));
+        }
+        assert_eq!(offsets(&mut subscription, 2).await, vec![8, 9]);
     }
 
     #[tokio::test]

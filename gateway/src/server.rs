@@ -168,9 +168,11 @@ pub async fn run(
         .route("/metrics", get(metrics_handler).with_state(registry))
         .route("/healthz", get(|| async { "ok\n" }));
 
+    // grpc-web only in front of the gRPC routes: tonic-web answers other HTTP/1.1 requests with
+    // 400, which would break /ws, /metrics and /healthz.
     let app = grpc
-        .merge(http)
         .layer(tonic_web::GrpcWebLayer::new())
+        .merge(http)
         .layer(cors(&args.allowed_origins)?);
 
     tracing::info!(address = %listener.local_addr()?, "gateway listening");
