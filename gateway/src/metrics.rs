@@ -1,13 +1,13 @@
 //! What the gateway counts, served at `/metrics`.
 
 use prometheus_client::{
-    encoding::{EncodeLabelSet, EncodeLabelValue},
+    encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder},
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
 /// How a subscriber is connected.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Transport {
     /// Native gRPC over HTTP/2.
     Grpc,
@@ -130,6 +130,12 @@ impl Metrics {
         self.refused
             .get_or_create(&RefusedLabels { endpoint, reason })
             .inc();
+    }
+}
+
+impl EncodeLabelValue for Transport {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.name(), encoder)
     }
 }
 
