@@ -1,0 +1,22 @@
+# The two commands: `make run` (the whole system, dashboard at http://localhost:3000) and
+# `make test` (every test). Both install what they need.
+
+.PHONY: run test lint bench clean
+
+run:
+	scripts/run.sh
+
+test:
+	scripts/test.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	frontend/node_modules/.bin/buf lint
+
+bench:
+	scripts/bench.sh
+
+clean:
+	cargo clean
+	rm -rf .run .artifacts frontend/dist

