@@ -10,7 +10,7 @@ use streamweaver_common::{EXIT_USAGE, shutdown, telemetry};
 /// Streams live StreamWeaver events to gRPC, grpc-web and WebSocket subscribers, taking them in
 /// from the stream-consumer over client-streaming gRPC.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     #[command(flatten)]
     gateway: GatewayArgs,

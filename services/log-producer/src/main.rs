@@ -6,7 +6,7 @@ use streamweaver_common::producer;
 
 /// Produces fake server logs (realistic levels, latencies, statuses) to Kafka, keyed by service.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     #[command(flatten)]
     producer: producer::ProducerArgs,

@@ -6,7 +6,7 @@ use streamweaver_common::producer;
 
 /// Produces fake social posts (authors, hashtags, likes) to Kafka, keyed by author.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     #[command(flatten)]
     producer: producer::ProducerArgs,

@@ -6,7 +6,7 @@ use streamweaver_common::producer;
 
 /// Produces fake stock trades (a random walk per symbol) to Kafka, keyed by symbol.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     #[command(flatten)]
     producer: producer::ProducerArgs,

@@ -9,7 +9,7 @@ use streamweaver_common::{shutdown, telemetry};
 /// Consumes stock_trades, social_feed and server_logs and streams every event to the gateway
 /// over a client-streaming gRPC call, committing offsets only once the gateway acknowledges them.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     #[command(flatten)]
     consumer: ConsumerArgs,
