@@ -2,7 +2,8 @@
 //! only once the gateway has acknowledged them (at-least-once).
 //!
 //! Events go to the gateway as soon as they are read; a call is closed every `--ack-interval` so
-//! the gateway's answer acknowledges what it carried, while the next call is already open. When
+//! the gateway's answer acknowledges what it carried, and the next call opens once that answer is
+//! in (a pause of one round trip), so no two calls carry events at once. When
 //! a call fails, every partition goes back to its last acknowledged offset and the consumer
 //! reconnects with backoff; the gateway drops what it had already seen, so nothing shows twice.
 
@@ -159,7 +160,10 @@ impl Forwarder {
                     self.on_answer(id, answer, &shutdown).await;
                 }
                 () = sleep_until(close_at) => self.close_open_call(),
-                message = self.consumer.recv() => {
+                // A new call may start only once the gateway has answered the previous one: the
+                // gateway takes each partition's events in order, and two calls in flight at once
+                // could be read interleaved.
+                message = self.consumer.recv(), if self.pending.is_empty() => {
                     let first = match message {
                         Ok(message) => message,
                         Err(error) => {
