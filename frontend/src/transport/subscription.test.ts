@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { LogLevel } from "../gen/streamweaver/v1/events_pb";
 import {
   SubscribeRequestSchema,
+  SubscribeResponseSchema,
   type SubscribeRequest,
   type SubscribeResponse,
 } from "../gen/streamweaver/v1/stream_pb";
@@ -29,6 +30,31 @@ function scripted(script: { responses: SubscribeResponse[]; fail?: string; open?
 }
 
 describe("runSubscription", () => {
+  it("drops the resume positions when a resuming request is refused", async () => {
+    const refusal = create(SubscribeResponseSchema, {
+      kind: { case: "error", value: { code: "INVALID_ARGUMENT", message: "unknown position" } },
+    });
+    const { transport, requests } = scripted([
+      { responses: [asResponse(logEvent(LogLevel.INFO))], fail: "reset" },
+      { responses: [refusal] },
+      { responses: [asResponse(logEvent(LogLevel.INFO))] },
+    ]);
+    const controller = new AbortController();
+    let waits = 0;
+    await runSubscription({
+      transport,
+      request: create(SubscribeRequestSchema),
+      resume: new ResumeTracker(),
+      signal: controller.signal,
+      onResponse: () => undefined,
+      onStatus: () => undefined,
+      wait: async () => {
+        if (++waits === 3) controller.abort();
+      },
+    });
+    expect(requests.map((r) => r.resumeFrom.length)).toEqual([0, 1, 0]);
+  });
+
   it("reconnects with backoff, resuming from the last positions seen, and reports status", async () => {
     const e1 = logEvent(LogLevel.INFO);
     const e2 = logEvent(LogLevel.ERROR);

@@ -10,6 +10,8 @@ import {
   type SubscribeResponse,
 } from "../gen/streamweaver/v1/stream_pb";
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffOptions } from "./backoff";
+import { ConnectError, Code } from "@connectrpc/connect";
+import { MALFORMED_FRAME_CODE } from "./frames";
 import type { ResumeTracker } from "./resume";
 import type { ConnectionStatus, StreamTransport } from "./types";
 
@@ -43,6 +45,12 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Refusals that may be about the resume positions (e.g. from before a gateway reset). */
+const REFUSED_CODES = new Set([Code.InvalidArgument, Code.OutOfRange, Code.FailedPrecondition]);
+
+/** Thrown to end an attempt the server refused with a StreamError frame (WebSocket). */
+class RefusedError extends Error {}
+
 /** Runs the subscription until `signal` aborts; never rejects. */
 export async function runSubscription(options: SubscriptionOptions): Promise<void> {
   const { transport, request, resume, signal, onResponse, onStatus } = options;
@@ -57,20 +65,40 @@ export async function runSubscription(options: SubscriptionOptions): Promise<voi
       attempt = 0;
       onStatus("connected");
     };
+    // One controller per attempt, so an attempt can be ended without ending the subscription.
+    const attemptController = new AbortController();
+    const stopAttempt = (): void => attemptController.abort();
+    signal.addEventListener("abort", stopAttempt, { once: true });
+    const resuming = resume.size > 0;
+    let events = 0;
     let detail = "stream ended by the server";
     try {
-      const responses = transport.open(requestWithResume(request, resume), signal, {
+      const responses = transport.open(requestWithResume(request, resume), attemptController.signal, {
         onOpen: markOpen,
       });
       for await (const response of responses) {
         markOpen();
         const kind = response.kind;
-        if (kind.case === "event") resume.observeEvent(kind.value);
-        else if (kind.case === "gap") resume.observeGap(kind.value);
+        if (kind.case === "event") {
+          events++;
+          resume.observeEvent(kind.value);
+        } else if (kind.case === "gap") resume.observeGap(kind.value);
         onResponse(response);
+        if (kind.case === "error" && kind.value.code !== MALFORMED_FRAME_CODE && events === 0) {
+          // The server refused the subscription and keeps the socket open: start again.
+          throw new RefusedError(`${kind.value.code}: ${kind.value.message}`);
+        }
       }
     } catch (err) {
       detail = describe(err);
+      const refused =
+        err instanceof RefusedError || (err instanceof ConnectError && REFUSED_CODES.has(err.code));
+      // If a request with resume positions was refused before any event, the positions may be
+      // the reason (history reset): the next attempt subscribes from live instead.
+      if (refused && resuming && events === 0) resume.clear();
+    } finally {
+      signal.removeEventListener("abort", stopAttempt);
+      attemptController.abort();
     }
     if (signal.aborted) return;
     onStatus("disconnected", detail);
