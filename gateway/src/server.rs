@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use axum::{Router, http::HeaderValue, routing::get};
+use axum::{Router, http::HeaderValue, routing::get, serve::ListenerExt};
 use streamweaver_common::metrics::{SharedRegistry, metrics_handler};
 use streamweaver_proto::v1::{
     ingest_service_server::IngestServiceServer, stream_service_server::StreamServiceServer,
@@ -177,6 +177,13 @@ pub async fn run(
 
     tracing::info!(address = %listener.local_addr()?, "gateway listening");
     let drain = shutdown.clone();
+    // Small frames go out at once: without TCP_NODELAY, Nagle's algorithm and delayed ACKs hold
+    // a lone event back by up to 40 ms.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         drain.cancelled().await;
         health

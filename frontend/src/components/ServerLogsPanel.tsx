@@ -42,13 +42,24 @@ export function ServerLogsPanel({ lines, levels, errorRate, eps, filteredOut, on
       <header className="panel-head">
         <h2 id="logs-title">Server logs</h2>
         <span className="panel-meta">
-          <span
-            className={`error-rate ${errorRate.percent >= 5 ? "hot" : ""}`}
-            data-testid="error-rate"
-            title={`${errorRate.errors} ERROR of ${errorRate.lines} lines received in the last 10 s`}
-          >
-            errors {errorRate.percent.toFixed(1)}%
-          </span>{" "}
+          {levels.size === LEVELS.length ? (
+            <span
+              className={`error-rate ${errorRate.percent >= 5 ? "hot" : ""}`}
+              data-testid="error-rate"
+              title={`${errorRate.errors} ERROR of ${errorRate.lines} lines received in the last 10 s`}
+            >
+              errors {errorRate.percent.toFixed(1)}%
+            </span>
+          ) : (
+            // With some levels filtered out at the server, a rate over what arrives would mislead.
+            <span
+              className="error-rate"
+              data-testid="error-rate"
+              title="The error rate needs every level; select all levels to see it"
+            >
+              errors –
+            </span>
+          )}{" "}
           · {eps}/s
         </span>
       </header>
