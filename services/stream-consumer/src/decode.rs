@@ -114,23 +114,102 @@ fn encoding(content_type: Option<&str>, value: &[u8]) -> Result<Encoding, Decode
     }
 }
 
-fn decode_as<M: Message + Default + DeserializeOwned>(
-    message: &'static str,
-    encoding: Encoding,
-    value: &[u8],
-) -> Result<M, DecodeError> {
-    match encoding {
-        Encoding::Protobuf => {
-            M::decode(value).map_err(|source| DecodeError::Protobuf { message, source })
+/// What the decoder needs to know of each topic's message type.
+trait TopicMessage: Message + Default + DeserializeOwned {
+    /// The message's name, for errors.
+    const NAME: &'static str;
+    /// Why a decoded message is not a usable event, if it is not.
+    fn problem(&self) -> Option<&'static str>;
+    /// The field the record is keyed by (symbol, author, service).
+    fn natural_key(&self) -> &str;
+    /// The producer's timestamp.
+    fn timestamp(&self) -> Option<Timestamp>;
+    /// The message as an envelope payload.
+    fn into_payload(self) -> Payload;
+}
+
+impl TopicMessage for StockTrade {
+    const NAME: &'static str = "StockTrade";
+    fn problem(&self) -> Option<&'static str> {
+        if self.symbol.is_empty() {
+            Some("symbol is empty")
+        } else if !(self.price.is_finite() && self.price > 0.0) {
+            Some("price is not a positive number")
+        } else {
+            None
         }
-        Encoding::Json => {
-            serde_json::from_slice(value).map_err(|source| DecodeError::Json { message, source })
-        }
+    }
+    fn natural_key(&self) -> &str {
+        &self.symbol
+    }
+    fn timestamp(&self) -> Option<Timestamp> {
+        self.timestamp
+    }
+    fn into_payload(self) -> Payload {
+        Payload::StockTrade(self)
     }
 }
 
-fn invalid(message: &'static str, reason: &'static str) -> DecodeError {
-    DecodeError::Invalid { message, reason }
+impl TopicMessage for SocialPost {
+    const NAME: &'static str = "SocialPost";
+    fn problem(&self) -> Option<&'static str> {
+        self.author.is_empty().then_some("author is empty")
+    }
+    fn natural_key(&self) -> &str {
+        &self.author
+    }
+    fn timestamp(&self) -> Option<Timestamp> {
+        self.timestamp
+    }
+    fn into_payload(self) -> Payload {
+        Payload::SocialPost(self)
+    }
+}
+
+impl TopicMessage for LogEntry {
+    const NAME: &'static str = "LogEntry";
+    fn problem(&self) -> Option<&'static str> {
+        self.service.is_empty().then_some("service is empty")
+    }
+    fn natural_key(&self) -> &str {
+        &self.service
+    }
+    fn timestamp(&self) -> Option<Timestamp> {
+        self.timestamp
+    }
+    fn into_payload(self) -> Payload {
+        Payload::LogEntry(self)
+    }
+}
+
+/// Decodes and checks one topic's message: its key, timestamp and payload.
+fn decode_payload<M: TopicMessage>(
+    encoding: Encoding,
+    value: &[u8],
+) -> Result<(String, Option<Timestamp>, Payload), DecodeError> {
+    let message = match encoding {
+        Encoding::Protobuf => M::decode(value).map_err(|source| DecodeError::Protobuf {
+            message: M::NAME,
+            source,
+        })?,
+        Encoding::Json => {
+            serde_json::from_slice::<M>(value).map_err(|source| DecodeError::Json {
+                message: M::NAME,
+                source,
+            })?
+        }
+    };
+    if let Some(reason) = message.problem() {
+        return Err(DecodeError::Invalid {
+            message: M::NAME,
+            reason,
+        });
+    }
+    Ok((
+        message.natural_key().to_owned(),
+        message.timestamp(),
+        message.into_payload(),
+    ))
 }
 
 /// Decodes `record` into an event, refusing values larger than `max_value_bytes`.
@@ -147,42 +226,9 @@ pub fn decode(record: &RawRecord<'_>, max_value_bytes: usize) -> Result<Event, D
     }
     let encoding = encoding(record.content_type, value)?;
     let (natural_key, timestamp, payload) = match record.topic {
-        topics::STOCK_TRADES => {
-            let trade: StockTrade = decode_as("StockTrade", encoding, value)?;
-            if trade.symbol.is_empty() {
-                return Err(invalid("StockTrade", "symbol is empty"));
-            }
-            if !(trade.price.is_finite() && trade.price > 0.0) {
-                return Err(invalid("StockTrade", "price is not a positive number"));
-            }
-            (
-                trade.symbol.clone(),
-                trade.timestamp,
-                Payload::StockTrade(trade),
-            )
-        }
-        topics::SOCIAL_FEED => {
-            let post: SocialPost = decode_as("SocialPost", encoding, value)?;
-            if post.author.is_empty() {
-                return Err(invalid("SocialPost", "author is empty"));
-            }
-            (
-                post.author.clone(),
-                post.timestamp,
-                Payload::SocialPost(post),
-            )
-        }
-        topics::SERVER_LOGS => {
-            let entry: LogEntry = decode_as("LogEntry", encoding, value)?;
-            if entry.service.is_empty() {
-                return Err(invalid("LogEntry", "service is empty"));
-            }
-            (
-                entry.service.clone(),
-                entry.timestamp,
-                Payload::LogEntry(entry),
-            )
-        }
+        topics::STOCK_TRADES => decode_payload::<StockTrade>(encoding, value)?,
+        topics::SOCIAL_FEED => decode_payload::<SocialPost>(encoding, value)?,
+        topics::SERVER_LOGS => decode_payload::<LogEntry>(encoding, value)?,
         other => return Err(DecodeError::UnknownTopic(other.to_owned())),
     };
     let key = record
