@@ -15,10 +15,12 @@ cargo build --workspace --bins ${CARGO_PROFILE:+--profile "$CARGO_PROFILE"}
 say "building the dashboard"
 scripts/build-dashboard.sh
 
+follower=
 cleanup() {
   trap - EXIT INT TERM
   say "stopping"
   "$stack" stop-all
+  [[ -z $follower ]] || kill "$follower" 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
 mkdir -p "$RUN_DIR"
@@ -42,4 +44,5 @@ cat >&2 <<MSG
 MSG
 # Follow every log until Ctrl-C; the trap then stops the processes.
 tail -n +1 -q -F "$RUN_DIR"/*.log &
-wait $!
+follower=$!
+wait "$follower"

@@ -34,12 +34,21 @@ say() { printf '\033[1mstreamweaver:\033[0m %s\n' "$*" >&2; }
 # start NAME COMMAND...: runs COMMAND in the background, logging to $RUN_DIR/NAME.log.
 start() {
   local name=$1; shift
-  if [[ -s $RUN_DIR/$name.pid ]] && kill -0 "$(cat "$RUN_DIR/$name.pid")" 2>/dev/null; then
+  if [[ -s $RUN_DIR/$name.pid ]] && alive "$(cat "$RUN_DIR/$name.pid")"; then
     say "$name is already running"
     return
   fi
-  "$@" >>"$RUN_DIR/$name.log" 2>&1 &
+  # A session of its own: Ctrl-C in the terminal reaches only `make run`, whose trap then stops
+  # the pieces in order (producers first, the broker last) instead of all at once.
+  setsid "$@" >>"$RUN_DIR/$name.log" 2>&1 </dev/null &
   echo $! > "$RUN_DIR/$name.pid"
+}
+
+# alive PID: running, and not a zombie waiting for whoever adopted it to reap it.
+alive() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ $state != Z* ]]
 }
 
 # stop NAME: SIGTERM, then SIGKILL after 10 s.
@@ -49,9 +58,9 @@ stop() {
   pid=$(cat "$RUN_DIR/$name.pid")
   rm -f "$RUN_DIR/$name.pid"
   kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
+  for _ in $(seq 200); do
+    alive "$pid" || return 0
+    sleep 0.05
   done
   say "$name did not stop in 10 s; killing it"
   kill -KILL "$pid" 2>/dev/null || true
