@@ -100,7 +100,7 @@ case "${1:-}" in
     start log-producer "$BIN_DIR/log-producer" --bootstrap-servers "$BOOTSTRAP" --rate "${LOG_RATE:-25}" ;;
   start-dashboard)
     start dashboard "$ROOT/frontend/node_modules/.bin/vite" preview --config "$ROOT/frontend/vite.config.ts" \
-      "$ROOT/frontend" --host 127.0.0.1 --port "$DASHBOARD_PORT" --strictPort --bypass-lock
+      "$ROOT/frontend" --host 127.0.0.1 --port "$DASHBOARD_PORT" --strictPort
     wait_port "$DASHBOARD_PORT" ;;
   stop) stop "$2" ;;
   stop-all)
