@@ -8,6 +8,8 @@ export RUN_DIR=$ROOT/.artifacts/browser-run
 export BROKER_PORT=${E2E_BROKER_PORT:-19092} GATEWAY_PORT=${E2E_GATEWAY_PORT:-18080} DASHBOARD_PORT=${E2E_DASHBOARD_PORT:-13000}
 export STOCK_RATE=${STOCK_RATE:-40} SOCIAL_RATE=${SOCIAL_RATE:-10} LOG_RATE=${LOG_RATE:-60}
 stack=scripts/stack.sh
+# `cargo test` builds only the binaries its tests run; the stack needs all five.
+cargo build --workspace --bins --locked --quiet
 
 "$stack" stop-all 2>/dev/null || true
 rm -rf "$RUN_DIR" && mkdir -p "$RUN_DIR"

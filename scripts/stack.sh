@@ -31,6 +31,13 @@ export STREAMWEAVER_PUBLISH_TOKEN
 
 say() { printf '\033[1mstreamweaver:\033[0m %s\n' "$*" >&2; }
 
+# alive PID: running, and not a zombie waiting for whoever adopted it to reap it.
+alive() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+  [[ $state != Z* ]]
+}
+
 # start NAME COMMAND...: runs COMMAND in the background, logging to $RUN_DIR/NAME.log.
 start() {
   local name=$1; shift
@@ -41,14 +48,16 @@ start() {
   # A session of its own: Ctrl-C in the terminal reaches only `make run`, whose trap then stops
   # the pieces in order (producers first, the broker last) instead of all at once.
   setsid "$@" >>"$RUN_DIR/$name.log" 2>&1 </dev/null &
-  echo $! > "$RUN_DIR/$name.pid"
-}
-
-# alive PID: running, and not a zombie waiting for whoever adopted it to reap it.
-alive() {
-  local state
-  state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-  [[ $state != Z* ]]
+  local pid=$!
+  echo "$pid" > "$RUN_DIR/$name.pid"
+  # A bad flag or a missing binary ends it at once: say so here, not in a silent log.
+  sleep 0.2
+  if ! alive "$pid"; then
+    say "$name did not start; the end of $RUN_DIR/$name.log:"
+    tail -n 20 "$RUN_DIR/$name.log" >&2
+    rm -f "$RUN_DIR/$name.pid"
+    return 1
+  fi
 }
 
 # stop NAME: SIGTERM, then SIGKILL after 10 s.
