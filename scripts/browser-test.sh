@@ -14,11 +14,7 @@ cargo build --workspace --bins --locked --quiet
 "$stack" stop-all 2>/dev/null || true
 rm -rf "$RUN_DIR" && mkdir -p "$RUN_DIR"
 trap '"$stack" stop-all' EXIT INT TERM
-"$stack" start-broker
-"$stack" start-gateway
-"$stack" start-consumer
-"$stack" start-producers
-"$stack" start-dashboard
+"$stack" start-all
 
 export DASHBOARD_URL=http://127.0.0.1:$DASHBOARD_PORT
 export GATEWAY_URL=http://127.0.0.1:$GATEWAY_PORT

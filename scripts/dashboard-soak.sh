@@ -35,11 +35,7 @@ done
 "$stack" stop-all 2>/dev/null || true
 rm -rf "$RUN_DIR" && mkdir -p "$RUN_DIR"
 trap '"$stack" stop-all' EXIT INT TERM
-"$stack" start-broker
-"$stack" start-gateway
-"$stack" start-consumer
-"$stack" start-producers
-"$stack" start-dashboard
+"$stack" start-all
 
 echo "soak: producers at stock=$STOCK_RATE social=$SOCIAL_RATE logs=$LOG_RATE events/s; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 export DASHBOARD_URL=http://127.0.0.1:$DASHBOARD_PORT

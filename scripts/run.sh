@@ -25,11 +25,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 mkdir -p "$RUN_DIR"
 rm -f "$RUN_DIR"/*.log
-"$stack" start-broker
-"$stack" start-gateway
-"$stack" start-consumer
-"$stack" start-producers
-"$stack" start-dashboard
+"$stack" start-all
 
 gateway=localhost:${GATEWAY_PORT:-8080}
 cat >&2 <<MSG

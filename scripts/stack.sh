@@ -2,8 +2,8 @@
 # Starts and stops the pieces of a local StreamWeaver, each as a background process with a pid
 # file and a log under $RUN_DIR. `make run` and the browser test are built from these commands.
 #
-#   scripts/stack.sh start-broker | start-gateway | start-consumer | start-producers
-#                    start-dashboard | stop NAME | stop-all | wait-port PORT
+#   scripts/stack.sh start-all | start-broker | start-gateway | start-consumer
+#                    start-producers | start-dashboard | stop NAME | stop-all | wait-port PORT
 #
 # Settings (environment): RUN_DIR (.run), BIN_DIR (target/debug), BROKER_PORT (9092),
 # KAFKA_BOOTSTRAP_SERVERS (an external Kafka: no broker is started), BROKER_STORAGE
@@ -86,6 +86,10 @@ wait_port() {
 }
 
 case "${1:-}" in
+  start-all)
+    for piece in broker gateway consumer producers dashboard; do
+      "$0" "start-$piece"
+    done ;;
   start-broker)
     if [[ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]]; then
       say "using the Kafka at $KAFKA_BOOTSTRAP_SERVERS"

@@ -13,7 +13,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const {
@@ -22,7 +22,6 @@ const {
   GATEWAY_STOP_CMD,
   GATEWAY_START_CMD,
   ARTIFACTS_DIR = path.resolve(here, "..", "..", ".artifacts"),
-  CHROMIUM_PATH = "/usr/bin/chromium",
 } = process.env;
 
 const TOPICS = ["stock_trades", "social_feed", "server_logs"];
@@ -94,19 +93,7 @@ test("StreamWeaver dashboard, end to end", { timeout: 300_000 }, async (t) => {
     return;
   }
   mkdirSync(ARTIFACTS_DIR, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  const browser = await launchChromium();
   const pageErrors = [];
   let page;
   let screenshotTaken = false;

@@ -21,7 +21,7 @@
 // low, or no event arrived; 2 when the run itself failed.
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const env = process.env;
 const DASHBOARD_URL = env.DASHBOARD_URL;
@@ -33,7 +33,6 @@ const TRANSPORT = env.SOAK_TRANSPORT ?? "ws";
 const MIN_FPS = Number(env.SOAK_MIN_FPS ?? 30);
 const MAX_HEAP_GROWTH = Number(env.SOAK_MAX_HEAP_GROWTH ?? 0.5);
 const RUN_DIR = env.RUN_DIR;
-const CHROMIUM_PATH = env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const TOPICS = ["stock_trades", "social_feed", "server_logs"];
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -209,20 +208,7 @@ async function main() {
   url.searchParams.set("transport", TRANSPORT);
   if (GATEWAY_URL) url.searchParams.set("gateway", GATEWAY_URL);
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--enable-precise-memory-info",
-    ],
-  });
+  const browser = await launchChromium(["--enable-precise-memory-info"]);
   const pageErrors = [];
   const consoleErrors = [];
   try {
