@@ -141,8 +141,8 @@ impl Hub {
             let newest_seen = state.seen.get(&partition).copied();
             // Offsets after the resume position that history no longer holds.
             let missed = match (oldest_kept, newest_seen) {
-                (Some(oldest), _) => oldest - position.offset - 1,
-                (None, Some(newest)) => newest - position.offset,
+                (Some(oldest), _) => oldest.saturating_sub(position.offset).saturating_sub(1),
+                (None, Some(newest)) => newest.saturating_sub(position.offset),
                 (None, None) => 0,
             };
             if missed > 0 {
@@ -423,6 +423,27 @@ mod tests {
             other => panic!("expected a gap, got {other:?}"),
         }
         assert_eq!(offsets(&mut subscription, 3).await, vec![7, 8, 9]);
+    }
+
+    #[tokio::test]
+    async fn resume_positions_from_outside_cannot_overflow() {
+        let with_history = hub(16, 3);
+        let without_history = hub(16, 0);
+        for offset in 0..10 {
+            with_history.publish(trade(0, offset, "A"));
+            without_history.publish(trade(0, offset, "A"));
+        }
+        for offset in [i64::MIN, -1, i64::MAX] {
+            for partition in [0, 7] {
+                let resume = [Position {
+                    topic: "stock_trades".into(),
+                    partition,
+                    offset,
+                }];
+                let _ = with_history.subscribe(everything(), &resume, Transport::Grpc);
+                let _ = without_history.subscribe(everything(), &resume, Transport::Grpc);
+            }
+        }
     }
 
     #[tokio::test(start_paused = true)]
