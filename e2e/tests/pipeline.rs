@@ -361,6 +361,54 @@ async fn a_burst_arrives_complete_and_in_order() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_consumer_resumes_from_its_commits_with_nothing_lost_or_repeated()
+-> anyhow::Result<()> {
+    init_logs();
+    let broker = Broker::start().await?;
+    let mut args = gateway_args("127.0.0.1:0".parse()?);
+    args.subscriber_buffer = 1 << 16;
+    let (gateway, gateway_task) = start_gateway(args).await?;
+    let mut subscriber = Subscriber::connect(gateway, SubscribeRequest::default()).await?;
+    let first = start_consumer(consumer_args(&broker, gateway));
+    let producer = start_producer(
+        producer_args(&broker, 200.0, 800),
+        stock_producer::StockTrades::default(),
+    );
+    let mut seen = subscriber.events(200, WITHIN).await?;
+    // Stopped mid-stream; its successor in the same group starts from the committed offsets.
+    first.stop().await?;
+    let second = start_consumer(consumer_args(&broker, gateway));
+    producer.finished().await?;
+
+    let ends = watermarks(&broker, topics::STOCK_TRADES)?;
+    let total: i64 = ends.values().sum();
+    seen.extend(
+        subscriber
+            .events(total as usize - seen.len(), WITHIN)
+            .await?,
+    );
+    let mut next: HashMap<i32, i64> = HashMap::new();
+    for event in &seen {
+        let expected = next.entry(event.partition).or_insert(0);
+        assert_eq!(
+            event.offset, *expected,
+            "partition {}: hole or repeat",
+            event.partition
+        );
+        *expected += 1;
+    }
+    assert_eq!(next, ends, "every record shown exactly once");
+    assert!(
+        subscriber.events(1, Duration::from_secs(2)).await.is_err(),
+        "nothing twice"
+    );
+
+    second.stop().await?;
+    gateway_task.stop().await?;
+    Ok(())
+}
+
 /// Partition → high watermark (one past the last offset) of `topic`, partitions with data only.
 fn watermarks(broker: &Broker, topic: &str) -> anyhow::Result<HashMap<i32, i64>> {
     let consumer: rdkafka::consumer::BaseConsumer = broker.client_config().create()?;
