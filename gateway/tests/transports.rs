@@ -577,3 +577,74 @@ async fn ingest_refuses_bad_input_clearly_and_keeps_going() {
     drop(stream);
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn websocket_batch_subprotocol_sends_arrays_of_responses_in_order() {
+    let gateway = Gateway::start(&[]).await;
+    let mut request = format!("ws://{}/ws", gateway.address)
+        .into_client_request()
+        .expect("request");
+    request
+        .headers_mut()
+        .insert("origin", ORIGIN.parse().expect("header"));
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        gateway::websocket::BATCH_PROTOCOL.parse().expect("header"),
+    );
+    let (mut socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        gateway::websocket::BATCH_PROTOCOL
+    );
+    send_json(&mut socket, r#"{"topics":["stock_trades"]}"#).await;
+    // Until the subscription is live, probe; then 500 events in one go.
+    let mut offset = 0;
+    'probe: loop {
+        gateway
+            .publish(vec![trade(offset, "AAPL")])
+            .await
+            .expect("publish");
+        offset += 1;
+        if let Ok(Some(Ok(Message::Text(text)))) =
+            tokio::time::timeout(Duration::from_millis(100), socket.next()).await
+        {
+            let batch: Vec<SubscribeResponse> = serde_json::from_str(&text).expect("a JSON array");
+            assert!(!batch.is_empty());
+            break 'probe;
+        }
+    }
+    while tokio::time::timeout(Duration::from_millis(200), socket.next())
+        .await
+        .is_ok()
+    {}
+    let start = offset;
+    gateway
+        .publish((start..start + 500).map(|o| trade(o, "AAPL")).collect())
+        .await
+        .expect("publish");
+
+    let (mut frames, mut offsets) = (0, Vec::new());
+    while offsets.len() < 500 {
+        let frame = tokio::time::timeout(WITHIN, socket.next())
+            .await
+            .expect("in time")
+            .expect("open")
+            .expect("ok");
+        let Message::Text(text) = frame else { continue };
+        let batch: Vec<SubscribeResponse> = serde_json::from_str(&text).expect("a JSON array");
+        frames += 1;
+        offsets.extend(batch.into_iter().filter_map(|r| match r.kind {
+            Some(Kind::Event(event)) => Some(event.offset),
+            _ => None,
+        }));
+    }
+    assert_eq!(
+        offsets,
+        (start..start + 500).collect::<Vec<_>>(),
+        "in order, none lost"
+    );
+    assert!(frames < 100, "500 events came in {frames} frames");
+    gateway.stop().await;
+}

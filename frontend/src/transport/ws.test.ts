@@ -8,10 +8,14 @@ class FakeSocket {
   readyState = 0;
   sent: string[] = [];
   closed: number | undefined;
+  protocol = "";
   onopen: (() => void) | null = null;
   onmessage: ((ev: { data: unknown }) => void) | null = null;
   onclose: ((ev: { code: number; reason: string }) => void) | null = null;
-  constructor(readonly url: string) {}
+  constructor(
+    readonly url: string,
+    readonly protocols: string[] = [],
+  ) {}
   send(text: string): void {
     this.sent.push(text);
   }
@@ -56,6 +60,34 @@ describe("webSocketTransport", () => {
     await done;
     expect(got.map((r) => r.kind.case)).toEqual(["heartbeat", "error", "error"]);
     expect(socket?.closed).toBe(1000);
+  });
+
+  it("asks for batched frames and yields every response of an array frame in order", async () => {
+    let socket: FakeSocket | undefined;
+    const t = webSocketTransport("http://127.0.0.1:8080", (url, protocols) => {
+      socket = new FakeSocket(url, protocols);
+      return socket as unknown as WebSocket;
+    });
+    const controller = new AbortController();
+    const got: SubscribeResponse[] = [];
+    const done = (async () => {
+      for await (const r of t.open(create(SubscribeRequestSchema), controller.signal)) {
+        got.push(r);
+        if (got.length === 4) controller.abort();
+      }
+    })();
+    await tick();
+    expect(socket?.protocols).toEqual(["streamweaver.v1.batch"]);
+    if (socket) socket.protocol = "streamweaver.v1.batch";
+    socket?.open();
+    socket?.onmessage?.({
+      data: '[{"event":{"topic":"server_logs","offset":"7"}},{"heartbeat":{}},{"event":{"topic":"server_logs","offset":"8"}}]',
+    });
+    socket?.onmessage?.({ data: "[not json" });
+    await done;
+    expect(got.map((r) => r.kind.case)).toEqual(["event", "heartbeat", "event", "error"]);
+    const offsets = got.flatMap((r) => (r.kind.case === "event" ? [r.kind.value.offset] : []));
+    expect(offsets).toEqual([7n, 8n]);
   });
 
   it("fails the iteration when the socket closes", async () => {

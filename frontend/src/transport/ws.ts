@@ -4,7 +4,13 @@
  */
 import type { SubscribeRequest, SubscribeResponse } from "../gen/streamweaver/v1/stream_pb";
 import { webSocketUrl } from "../config";
-import { encodeRequest, frameToResponse, malformedFrameResponse } from "./frames";
+import {
+  BATCH_PROTOCOL,
+  batchFrameToResponses,
+  encodeRequest,
+  frameToResponse,
+  malformedFrameResponse,
+} from "./frames";
 import { AsyncQueue } from "./queue";
 import type { OpenHooks, StreamTransport } from "./types";
 
@@ -23,7 +29,8 @@ export class WebSocketClosedError extends Error {
 /** A WebSocket transport for the gateway at `gatewayUrl` (http(s) URL). */
 export function webSocketTransport(
   gatewayUrl: string,
-  makeSocket: (url: string) => WebSocket = (url) => new WebSocket(url),
+  makeSocket: (url: string, protocols: string[]) => WebSocket = (url, protocols) =>
+    new WebSocket(url, protocols),
 ): StreamTransport {
   const url = webSocketUrl(gatewayUrl);
   return {
@@ -39,21 +46,24 @@ async function* openWebSocket(
   request: SubscribeRequest,
   signal: AbortSignal,
   hooks: OpenHooks | undefined,
-  makeSocket: (url: string) => WebSocket,
+  makeSocket: (url: string, protocols: string[]) => WebSocket,
 ): AsyncGenerator<SubscribeResponse> {
   if (signal.aborted) return;
   const queue = new AsyncQueue<SubscribeResponse>();
-  const socket = makeSocket(url);
+  // Ask for batched frames; a gateway that does not offer them answers one response per frame.
+  const socket = makeSocket(url, [BATCH_PROTOCOL]);
   socket.onopen = () => {
     socket.send(encodeRequest(request));
     hooks?.onOpen?.();
   };
   socket.onmessage = (ev: MessageEvent<unknown>) => {
-    queue.push(
-      typeof ev.data === "string"
-        ? frameToResponse(ev.data)
-        : malformedFrameResponse("binary frame; the gateway sends proto3 JSON text"),
-    );
+    if (typeof ev.data !== "string") {
+      queue.push(malformedFrameResponse("binary frame; the gateway sends proto3 JSON text"));
+    } else if (socket.protocol === BATCH_PROTOCOL) {
+      for (const response of batchFrameToResponses(ev.data)) queue.push(response);
+    } else {
+      queue.push(frameToResponse(ev.data));
+    }
   };
   socket.onclose = (ev: CloseEvent) => {
     if (signal.aborted) queue.end();
