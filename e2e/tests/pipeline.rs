@@ -344,17 +344,8 @@ async fn a_burst_arrives_complete_and_in_order() -> anyhow::Result<()> {
     .finished()
     .await?;
 
-    let mut next: HashMap<i32, i64> = HashMap::new();
-    for event in subscriber.events(BURST, WITHIN).await? {
-        let expected = next.entry(event.partition).or_insert(0);
-        assert_eq!(
-            event.offset, *expected,
-            "partition {}: hole, repeat or reorder",
-            event.partition
-        );
-        *expected += 1;
-    }
-    assert_eq!(next.values().sum::<i64>(), BURST as i64);
+    let counts = assert_each_partition_from_zero(&subscriber.events(BURST, WITHIN).await?);
+    assert_eq!(counts.values().sum::<i64>(), BURST as i64);
 
     consumer.stop().await?;
     gateway_task.stop().await?;
@@ -387,16 +378,7 @@ async fn a_restarted_consumer_resumes_from_its_commits_with_nothing_lost_or_repe
             .events(TRADES as usize - seen.len(), WITHIN)
             .await?,
     );
-    let mut next: HashMap<i32, i64> = HashMap::new();
-    for event in &seen {
-        let expected = next.entry(event.partition).or_insert(0);
-        assert_eq!(
-            event.offset, *expected,
-            "partition {}: hole or repeat",
-            event.partition
-        );
-        *expected += 1;
-    }
+    assert_each_partition_from_zero(&seen);
     assert!(
         subscriber.events(1, Duration::from_secs(2)).await.is_err(),
         "every record shown exactly once, nothing twice"
@@ -405,6 +387,22 @@ async fn a_restarted_consumer_resumes_from_its_commits_with_nothing_lost_or_repe
     second.stop().await?;
     gateway_task.stop().await?;
     Ok(())
+}
+
+/// Asserts that `events` run through each partition from offset 0 without a hole, a repeat or
+/// a reordering; returns how many each partition had.
+fn assert_each_partition_from_zero(events: &[Event]) -> HashMap<i32, i64> {
+    let mut next: HashMap<i32, i64> = HashMap::new();
+    for event in events {
+        let expected = next.entry(event.partition).or_insert(0);
+        assert_eq!(
+            event.offset, *expected,
+            "partition {}: hole, repeat or reorder",
+            event.partition
+        );
+        *expected += 1;
+    }
+    next
 }
 
 /// Partition → high watermark (one past the last offset) of `topic`, partitions with data only.

@@ -7,10 +7,7 @@
 //! a call fails, every partition goes back to its last acknowledged offset and the consumer
 //! reconnects with backoff; the gateway drops what it had already seen, so nothing shows twice.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    time::Duration,
-};
+use std::{collections::HashMap, time::Duration};
 
 use futures::FutureExt;
 use prost::Message as _;
@@ -85,12 +82,11 @@ struct OpenCall {
     task: JoinHandle<()>,
 }
 
-/// A closed call waiting for the gateway's answer.
+/// A closed call waiting for the gateway's answer (there is at most one).
 struct PendingCall {
     id: u64,
     positions: Positions,
     task: JoinHandle<()>,
-    answer: Option<PublishResponse>,
 }
 
 /// Why forwarding stopped.
@@ -109,7 +105,7 @@ pub struct Forwarder {
     metrics: Metrics,
     args: ConsumerArgs,
     open: Option<OpenCall>,
-    pending: VecDeque<PendingCall>,
+    pending: Option<PendingCall>,
     /// Where each partition restarts after a failure: the offset after the last acknowledged
     /// one, or the first offset read when nothing was acknowledged yet.
     rewind_to: HashMap<TopicPartition, i64>,
@@ -136,7 +132,7 @@ impl Forwarder {
             metrics,
             args,
             open: None,
-            pending: VecDeque::new(),
+            pending: None,
             rewind_to: HashMap::new(),
             answers_tx,
             answers_rx,
@@ -163,7 +159,7 @@ impl Forwarder {
                 // A new call may start only once the gateway has answered the previous one: the
                 // gateway takes each partition's events in order, and two calls in flight at once
                 // could be read interleaved.
-                message = self.consumer.recv(), if self.pending.is_empty() => {
+                message = self.consumer.recv(), if self.pending.is_none() => {
                     let first = match message {
                         Ok(message) => message,
                         Err(error) => {
@@ -282,11 +278,10 @@ impl Forwarder {
     fn close_open_call(&mut self) {
         if let Some(call) = self.open.take() {
             // Dropping the sender ends the client stream.
-            self.pending.push_back(PendingCall {
+            self.pending = Some(PendingCall {
                 id: call.id,
                 positions: call.positions,
                 task: call.task,
-                answer: None,
             });
         }
     }
@@ -297,38 +292,25 @@ impl Forwarder {
         answer: Result<PublishResponse, Status>,
         shutdown: &CancellationToken,
     ) {
-        let Some(call) = self.pending.iter_mut().find(|call| call.id == id) else {
-            if let Some(open) = &self.open
-                && open.id == id
-            {
-                // The gateway ended a call we had not closed: an error, or it is going away.
-                let reason = match answer {
-                    Err(status) => format!("gateway ended the call: {status}"),
-                    Ok(_) => "gateway ended the call early".to_owned(),
-                };
-                self.rewind(&reason, shutdown).await;
-            }
-            return;
-        };
+        let pending = self.pending.as_ref().is_some_and(|call| call.id == id);
+        let open = self.open.as_ref().is_some_and(|call| call.id == id);
         match answer {
-            Ok(response) => call.answer = Some(response),
+            // Answers of calls dropped by a rewind arrive too; they are nobody's now.
+            _ if !pending && !open => {}
+            Ok(response) if pending => self.acknowledge(&response),
+            // The gateway ended a call we had not closed: it is going away.
+            Ok(_) => self.rewind("gateway ended the call early", shutdown).await,
             Err(status) => {
                 self.rewind(&format!("Publish failed: {status}"), shutdown)
                     .await;
-                return;
             }
         }
-        // Answers can arrive out of order; offsets are stored strictly in call order.
-        while self
-            .pending
-            .front()
-            .is_some_and(|call| call.answer.is_some())
-        {
-            let Some(call) = self.pending.pop_front() else {
-                break;
-            };
-            let accepted = call.answer.as_ref().map_or(0, |a| a.accepted);
-            self.metrics.acknowledged.inc_by(accepted);
+    }
+
+    /// The gateway took the pending call: its offsets may be committed.
+    fn acknowledge(&mut self, response: &PublishResponse) {
+        if let Some(call) = self.pending.take() {
+            self.metrics.acknowledged.inc_by(response.accepted);
             self.store(&call.positions);
             self.backoff = FIRST_BACKOFF;
         }
@@ -365,7 +347,7 @@ impl Forwarder {
         if let Some(call) = self.open.take() {
             call.task.abort();
         }
-        for call in self.pending.drain(..) {
+        if let Some(call) = self.pending.take() {
             call.task.abort();
         }
         match self.consumer.assignment() {
@@ -396,30 +378,18 @@ impl Forwarder {
     async fn drain(&mut self) {
         self.close_open_call();
         let deadline = Instant::now() + DRAIN_TIMEOUT;
-        while !self.pending.is_empty() {
+        while let Some(id) = self.pending.as_ref().map(|call| call.id) {
             match tokio::time::timeout_at(deadline, self.answers_rx.recv()).await {
-                Ok(Some((id, Ok(response)))) => {
-                    if let Some(call) = self.pending.iter_mut().find(|call| call.id == id) {
-                        call.answer = Some(response);
-                    }
-                    while self
-                        .pending
-                        .front()
-                        .is_some_and(|call| call.answer.is_some())
-                    {
-                        if let Some(call) = self.pending.pop_front() {
-                            self.store(&call.positions);
-                        }
-                    }
-                }
-                Ok(Some((_, Err(status)))) => {
+                Ok(Some((answered, Ok(response)))) if answered == id => self.acknowledge(&response),
+                Ok(Some((answered, Err(status)))) if answered == id => {
                     tracing::warn!(%status, "last Publish failed; its events will be read again");
                     break;
                 }
+                Ok(Some(_)) => {}
                 Ok(None) | Err(_) => break,
             }
         }
-        for call in self.pending.drain(..) {
+        if let Some(call) = self.pending.take() {
             call.task.abort();
         }
         if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
