@@ -20,7 +20,10 @@ use streamweaver_proto::{
     time,
     v1::{Event, GapNotice, Heartbeat, Position, SubscribeResponse, subscribe_response::Kind},
 };
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::{
+    sync::broadcast::{self, error::RecvError},
+    time::Instant,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -179,6 +182,7 @@ impl Hub {
             transport,
             metrics: self.metrics.clone(),
             heartbeat: self.heartbeat,
+            quiet_until: Instant::now() + self.heartbeat,
             shutdown: self.shutdown.clone(),
         }
     }
@@ -211,6 +215,9 @@ pub struct Subscription {
     transport: Transport,
     metrics: Metrics,
     heartbeat: Duration,
+    /// When a heartbeat is due if nothing is sent before: events the filter passes over do not
+    /// count, or a narrow subscription on a busy stream would never get one.
+    quiet_until: Instant,
     shutdown: CancellationToken,
 }
 
@@ -219,6 +226,12 @@ impl Subscription {
     ///
     /// Cancel-safe: dropping the future loses nothing.
     pub async fn next(&mut self) -> Option<SubscribeResponse> {
+        let response = self.next_unstamped().await?;
+        self.quiet_until = Instant::now() + self.heartbeat;
+        Some(response)
+    }
+
+    async fn next_unstamped(&mut self) -> Option<SubscribeResponse> {
         let labels = TransportLabels {
             transport: self.transport,
         };
@@ -231,7 +244,7 @@ impl Subscription {
         loop {
             let received = tokio::select! {
                 () = self.shutdown.cancelled() => return None,
-                received = tokio::time::timeout(self.heartbeat, self.receiver.recv()) => received,
+                received = tokio::time::timeout_at(self.quiet_until, self.receiver.recv()) => received,
             };
             match received {
                 Err(_) => {
@@ -444,6 +457,38 @@ mod tests {
                 let _ = without_history.subscribe(everything(), &resume, Transport::Grpc);
             }
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_narrow_subscription_on_a_busy_stream_still_gets_heartbeats() {
+        let hub = Hub::new(
+            64,
+            0,
+            Duration::from_secs(15),
+            Metrics::default(),
+            CancellationToken::new(),
+        );
+        let only_b = Filter::from_request(&SubscribeRequest {
+            symbols: vec!["B".into()],
+            ..Default::default()
+        })
+        .expect("valid");
+        let mut subscription = hub.subscribe(only_b, &[], Transport::Grpc);
+        let started = Instant::now();
+        let next = subscription.next();
+        tokio::pin!(next);
+        // An event every second that the filter passes over.
+        for offset in 0..20 {
+            tokio::select! {
+                response = &mut next => {
+                    assert!(matches!(response.and_then(|r| r.kind), Some(Kind::Heartbeat(_))));
+                    assert_eq!(started.elapsed().as_secs(), 15);
+                    return;
+                }
+                () = tokio::time::sleep(Duration::from_secs(1)) => hub.publish(trade(0, offset, "A")),
+            };
+        }
+        panic!("no heartbeat in 20 s");
     }
 
     #[tokio::test(start_paused = true)]
