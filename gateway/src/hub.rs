@@ -200,6 +200,7 @@ fn gap(missed_events: u64, reason: &str, last_positions: Vec<Position>) -> Subsc
             missed_events,
             reason: reason.to_owned(),
             last_positions,
+            missed: Vec::new(),
         })),
     }
 }
@@ -251,6 +252,7 @@ impl Subscription {
                     return Some(SubscribeResponse {
                         kind: Some(Kind::Heartbeat(Heartbeat {
                             server_time: Some(time::timestamp(SystemTime::now())),
+                            positions: Vec::new(),
                         })),
                     });
                 }

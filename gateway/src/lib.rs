@@ -3,6 +3,7 @@
 //! (browsers) — on one port, without letting a slow subscriber slow anyone else.
 
 pub mod config;
+pub mod event;
 pub mod filter;
 pub mod hub;
 pub mod ingest;

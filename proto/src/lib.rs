@@ -16,16 +16,112 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/streamweaver_descriptor.bin"));
 
-/// The Kafka topics StreamWeaver carries, named as in the seed.
+/// The Kafka topics StreamWeaver carries, named as in the original Python design.
 pub mod topics {
+    use std::{fmt, str::FromStr};
+
     /// Stock trades, keyed by symbol.
     pub const STOCK_TRADES: &str = "stock_trades";
     /// Social posts, keyed by author.
     pub const SOCIAL_FEED: &str = "social_feed";
     /// Server log lines, keyed by service.
     pub const SERVER_LOGS: &str = "server_logs";
-    /// Every event topic, in a fixed order.
+    /// Every event topic's name, in [`Topic::ALL`]'s order.
     pub const ALL: [&str; 3] = [STOCK_TRADES, SOCIAL_FEED, SERVER_LOGS];
+
+    /// One of the topics StreamWeaver carries: a closed set, so a topic is checked once, where
+    /// it comes in, and is a small `Copy` value everywhere after.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Topic {
+        /// `stock_trades`.
+        StockTrades,
+        /// `social_feed`.
+        SocialFeed,
+        /// `server_logs`.
+        ServerLogs,
+    }
+
+    impl Topic {
+        /// Every topic, in a fixed order.
+        pub const ALL: [Topic; 3] = [Topic::StockTrades, Topic::SocialFeed, Topic::ServerLogs];
+
+        /// The Kafka topic name.
+        pub const fn name(self) -> &'static str {
+            match self {
+                Topic::StockTrades => STOCK_TRADES,
+                Topic::SocialFeed => SOCIAL_FEED,
+                Topic::ServerLogs => SERVER_LOGS,
+            }
+        }
+
+        /// A dense index (0..[`Topic::ALL`].len()), for per-topic arrays.
+        pub const fn index(self) -> usize {
+            self as usize
+        }
+
+        /// The topic whose records carry `payload`.
+        pub fn of_payload(payload: &crate::v1::event::Payload) -> Topic {
+            use crate::v1::event::Payload;
+            match payload {
+                Payload::StockTrade(_) => Topic::StockTrades,
+                Payload::SocialPost(_) => Topic::SocialFeed,
+                Payload::LogEntry(_) => Topic::ServerLogs,
+            }
+        }
+    }
+
+    impl fmt::Display for Topic {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.name())
+        }
+    }
+
+    /// A name that is not one of StreamWeaver's topics.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct UnknownTopic(pub String);
+
+    impl fmt::Display for UnknownTopic {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(
+                f,
+                "unknown topic {:?}; known topics are {}",
+                self.0,
+                ALL.join(", ")
+            )
+        }
+    }
+
+    impl std::error::Error for UnknownTopic {}
+
+    impl FromStr for Topic {
+        type Err = UnknownTopic;
+
+        fn from_str(name: &str) -> Result<Self, Self::Err> {
+            Topic::ALL
+                .into_iter()
+                .find(|topic| topic.name() == name)
+                .ok_or_else(|| UnknownTopic(name.to_owned()))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn names_round_trip_and_unknown_ones_say_what_is_known() {
+            for topic in Topic::ALL {
+                assert_eq!(topic.name().parse::<Topic>(), Ok(topic));
+                assert_eq!(Topic::ALL[topic.index()], topic);
+            }
+            let error = "stock_trade".parse::<Topic>().expect_err("unknown");
+            assert!(
+                error
+                    .to_string()
+                    .contains("stock_trades, social_feed, server_logs")
+            );
+        }
+    }
 }
 
 /// Conversions between `google.protobuf.Timestamp` and [`SystemTime`](std::time::SystemTime).

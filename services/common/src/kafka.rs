@@ -6,18 +6,15 @@ use std::time::Duration;
 
 use clap::Args;
 use rdkafka::{
-    ClientConfig,
+    ClientConfig, Message,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
     error::RDKafkaErrorCode,
+    message::Headers,
 };
 
-/// The record header that says how a value is encoded.
-pub const CONTENT_TYPE_HEADER: &str = "content-type";
-/// `content-type` of Protobuf-encoded values (what the producers write).
-pub const CONTENT_TYPE_PROTOBUF: &str = "application/x-protobuf";
-/// `content-type` of values in the proto3 JSON mapping (what `kcat` or the seed's producers write).
-pub const CONTENT_TYPE_JSON: &str = "application/json";
+use crate::decode::RawRecord;
+pub use crate::decode::{CONTENT_TYPE_HEADER, CONTENT_TYPE_JSON, CONTENT_TYPE_PROTOBUF};
 
 /// Where the Kafka cluster is, as a flag with an environment fallback.
 #[derive(Debug, Clone, Args)]
@@ -88,4 +85,24 @@ pub async fn ensure_topics(
         }
     }
     Ok(())
+}
+
+/// A record read from Kafka, as the decoder takes it.
+pub fn raw_record<M: Message>(message: &M) -> RawRecord<'_> {
+    let content_type = message.headers().and_then(|headers| {
+        headers
+            .iter()
+            .find(|h| h.key.eq_ignore_ascii_case(CONTENT_TYPE_HEADER))
+            .and_then(|h| h.value)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    });
+    RawRecord {
+        topic: message.topic(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key(),
+        content_type,
+        value: message.payload(),
+        timestamp_ms: message.timestamp().to_millis(),
+    }
 }

@@ -4,6 +4,7 @@
 //! library with a [`CancellationToken`](tokio_util::sync::CancellationToken); tests call the same
 //! `run` functions in-process.
 
+pub mod decode;
 pub mod duration;
 pub mod metrics;
 pub mod shutdown;

@@ -9,7 +9,7 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
 };
 
-use crate::decode::DecodeError;
+use streamweaver_common::decode::DecodeError;
 
 /// Header carrying the decode error.
 pub const ERROR_HEADER: &str = "streamweaver-error";

@@ -14,7 +14,7 @@ use prost::Message as _;
 use rdkafka::{
     Offset, TopicPartitionList,
     consumer::{CommitMode, Consumer, StreamConsumer},
-    message::{Headers, Message, OwnedMessage},
+    message::{Message, OwnedMessage},
 };
 use streamweaver_proto::v1::{
     Event, PublishRequest, PublishResponse, ingest_service_client::IngestServiceClient,
@@ -30,10 +30,11 @@ use tonic::{
     transport::Channel,
 };
 
+use streamweaver_common::{decode::decode, kafka::raw_record};
+
 use crate::{
     config::ConsumerArgs,
     dead_letter::DeadLetters,
-    decode::{RawRecord, decode},
     metrics::{DeadLetterLabels, Metrics, TopicLabels},
 };
 
@@ -403,28 +404,6 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-fn raw_record(message: &OwnedMessage) -> RawRecord<'_> {
-    let content_type = message.headers().and_then(|headers| {
-        headers
-            .iter()
-            .find(|h| {
-                h.key
-                    .eq_ignore_ascii_case(streamweaver_common::kafka::CONTENT_TYPE_HEADER)
-            })
-            .and_then(|h| h.value)
-            .and_then(|v| std::str::from_utf8(v).ok())
-    });
-    RawRecord {
-        topic: message.topic(),
-        partition: message.partition(),
-        offset: message.offset(),
-        key: message.key(),
-        content_type,
-        value: message.payload(),
-        timestamp_ms: message.timestamp().to_millis(),
     }
 }
 

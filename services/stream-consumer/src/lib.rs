@@ -4,7 +4,6 @@
 
 pub mod config;
 pub mod dead_letter;
-pub mod decode;
 pub mod forward;
 pub mod metrics;
 

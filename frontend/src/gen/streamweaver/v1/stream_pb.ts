@@ -5,10 +5,10 @@
 // The hop from the gateway to the people and programs that watch: native gRPC, grpc-web and
 // (in the proto3 JSON mapping of the same messages) WebSocket.
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Event, LogLevel, Position } from "./events_pb";
 import { file_streamweaver_v1_events } from "./events_pb";
 import type { Message } from "@bufbuild/protobuf";
@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file streamweaver/v1/stream.proto.
  */
 export const file_streamweaver_v1_stream: GenFile = /*@__PURE__*/
-  fileDesc("ChxzdHJlYW13ZWF2ZXIvdjEvc3RyZWFtLnByb3RvEg9zdHJlYW13ZWF2ZXIudjEixwEKEFN1YnNjcmliZVJlcXVlc3QSDgoGdG9waWNzGAEgAygJEg8KB3N5bWJvbHMYAiADKAkSDwoHYXV0aG9ycxgDIAMoCRIQCghoYXNodGFncxgEIAMoCRItCgpsb2dfbGV2ZWxzGAUgAygOMhkuc3RyZWFtd2VhdmVyLnYxLkxvZ0xldmVsEhAKCHNlcnZpY2VzGAYgAygJEi4KC3Jlc3VtZV9mcm9tGAcgAygLMhkuc3RyZWFtd2VhdmVyLnYxLlBvc2l0aW9uImUKCUdhcE5vdGljZRIVCg1taXNzZWRfZXZlbnRzGAEgASgEEg4KBnJlYXNvbhgCIAEoCRIxCg5sYXN0X3Bvc2l0aW9ucxgDIAMoCzIZLnN0cmVhbXdlYXZlci52MS5Qb3NpdGlvbiI8CglIZWFydGJlYXQSLwoLc2VydmVyX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiwKC1N0cmVhbUVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCSLPAQoRU3Vic2NyaWJlUmVzcG9uc2USJwoFZXZlbnQYASABKAsyFi5zdHJlYW13ZWF2ZXIudjEuRXZlbnRIABIpCgNnYXAYAiABKAsyGi5zdHJlYW13ZWF2ZXIudjEuR2FwTm90aWNlSAASLwoJaGVhcnRiZWF0GAMgASgLMhouc3RyZWFtd2VhdmVyLnYxLkhlYXJ0YmVhdEgAEi0KBWVycm9yGAQgASgLMhwuc3RyZWFtd2VhdmVyLnYxLlN0cmVhbUVycm9ySABCBgoEa2luZDJlCg1TdHJlYW1TZXJ2aWNlElQKCVN1YnNjcmliZRIhLnN0cmVhbXdlYXZlci52MS5TdWJzY3JpYmVSZXF1ZXN0GiIuc3RyZWFtd2VhdmVyLnYxLlN1YnNjcmliZVJlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_streamweaver_v1_events]);
+  fileDesc("ChxzdHJlYW13ZWF2ZXIvdjEvc3RyZWFtLnByb3RvEg9zdHJlYW13ZWF2ZXIudjEi5gIKEFN1YnNjcmliZVJlcXVlc3QSDgoGdG9waWNzGAEgAygJEg8KB3N5bWJvbHMYAiADKAkSDwoHYXV0aG9ycxgDIAMoCRIQCghoYXNodGFncxgEIAMoCRItCgpsb2dfbGV2ZWxzGAUgAygOMhkuc3RyZWFtd2VhdmVyLnYxLkxvZ0xldmVsEhAKCHNlcnZpY2VzGAYgAygJEi4KC3Jlc3VtZV9mcm9tGAcgAygLMhkuc3RyZWFtd2VhdmVyLnYxLlBvc2l0aW9uEioKCHN0YXJ0X2F0GAggASgLMhguc3RyZWFtd2VhdmVyLnYxLlN0YXJ0QXQSPQoSc2xvd19jbGllbnRfcG9saWN5GAkgASgOMiEuc3RyZWFtd2VhdmVyLnYxLlNsb3dDbGllbnRQb2xpY3kSMgoPc2FtcGxlX2ludGVydmFsGAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIn0KB1N0YXJ0QXQSKgoEdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIpCgRsYXN0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uSAASEgoIZWFybGllc3QYAyABKAhIAEIHCgVwb2ludCKTAQoJR2FwTm90aWNlEhUKDW1pc3NlZF9ldmVudHMYASABKAQSDgoGcmVhc29uGAIgASgJEjEKDmxhc3RfcG9zaXRpb25zGAMgAygLMhkuc3RyZWFtd2VhdmVyLnYxLlBvc2l0aW9uEiwKBm1pc3NlZBgEIAMoCzIcLnN0cmVhbXdlYXZlci52MS5PZmZzZXRSYW5nZSJaCgtPZmZzZXRSYW5nZRINCgV0b3BpYxgBIAEoCRIRCglwYXJ0aXRpb24YAiABKAUSFAoMZmlyc3Rfb2Zmc2V0GAMgASgDEhMKC2xhc3Rfb2Zmc2V0GAQgASgDIk4KDlBvc2l0aW9uc1Jlc2V0EiwKCXBvc2l0aW9ucxgBIAMoCzIZLnN0cmVhbXdlYXZlci52MS5Qb3NpdGlvbhIOCgZyZWFzb24YAiABKAkiagoJSGVhcnRiZWF0Ei8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCglwb3NpdGlvbnMYAiADKAsyGS5zdHJlYW13ZWF2ZXIudjEuUG9zaXRpb24iLAoLU3RyZWFtRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIoECChFTdWJzY3JpYmVSZXNwb25zZRInCgVldmVudBgBIAEoCzIWLnN0cmVhbXdlYXZlci52MS5FdmVudEgAEikKA2dhcBgCIAEoCzIaLnN0cmVhbXdlYXZlci52MS5HYXBOb3RpY2VIABIvCgloZWFydGJlYXQYAyABKAsyGi5zdHJlYW13ZWF2ZXIudjEuSGVhcnRiZWF0SAASLQoFZXJyb3IYBCABKAsyHC5zdHJlYW13ZWF2ZXIudjEuU3RyZWFtRXJyb3JIABIwCgVyZXNldBgFIAEoCzIfLnN0cmVhbXdlYXZlci52MS5Qb3NpdGlvbnNSZXNldEgAQgYKBGtpbmQquwEKEFNsb3dDbGllbnRQb2xpY3kSIgoeU0xPV19DTElFTlRfUE9MSUNZX1VOU1BFQ0lGSUVEEAASGgoWU0xPV19DTElFTlRfUE9MSUNZX0dBUBABEiEKHVNMT1dfQ0xJRU5UX1BPTElDWV9ESVNDT05ORUNUEAISJQohU0xPV19DTElFTlRfUE9MSUNZX0xBVEVTVF9QRVJfS0VZEAMSHQoZU0xPV19DTElFTlRfUE9MSUNZX1NBTVBMRRAEMmUKDVN0cmVhbVNlcnZpY2USVAoJU3Vic2NyaWJlEiEuc3RyZWFtd2VhdmVyLnYxLlN1YnNjcmliZVJlcXVlc3QaIi5zdHJlYW13ZWF2ZXIudjEuU3Vic2NyaWJlUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_streamweaver_v1_events]);
 
 /**
  * What a subscriber wants to see. An empty request means every event of every topic.
@@ -68,11 +68,33 @@ export type SubscribeRequest = Message<"streamweaver.v1.SubscribeRequest"> & {
   services: string[];
 
   /**
-   * Last positions the subscriber saw, to replay what it missed from the gateway's history.
+   * Last positions the subscriber saw, one per partition: it gets every event after each of
+   * them, from the gateway's memory or read back from Kafka, then the live stream. At most 1024.
    *
    * @generated from field: repeated streamweaver.v1.Position resume_from = 7;
    */
   resumeFrom: Position[];
+
+  /**
+   * Where to start the partitions `resume_from` does not name; unset means live events only.
+   *
+   * @generated from field: streamweaver.v1.StartAt start_at = 8;
+   */
+  startAt?: StartAt | undefined;
+
+  /**
+   * What happens when this subscriber falls behind; unspecified means the gateway's default.
+   *
+   * @generated from field: streamweaver.v1.SlowClientPolicy slow_client_policy = 9;
+   */
+  slowClientPolicy: SlowClientPolicy;
+
+  /**
+   * With SLOW_CLIENT_POLICY_SAMPLE: at most one event per key per this interval (at least 10 ms).
+   *
+   * @generated from field: google.protobuf.Duration sample_interval = 10;
+   */
+  sampleInterval?: Duration | undefined;
 };
 
 /**
@@ -83,20 +105,65 @@ export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*
   messageDesc(file_streamweaver_v1_stream, 0);
 
 /**
- * Events were skipped for this subscriber: it fell behind, or history could not replay them.
+ * A starting point for the partitions a subscriber has no position for, read from Kafka.
+ *
+ * @generated from message streamweaver.v1.StartAt
+ */
+export type StartAt = Message<"streamweaver.v1.StartAt"> & {
+  /**
+   * @generated from oneof streamweaver.v1.StartAt.point
+   */
+  point: {
+    /**
+     * Events at or after this time (Kafka's offsets-for-times).
+     *
+     * @generated from field: google.protobuf.Timestamp time = 1;
+     */
+    value: Timestamp;
+    case: "time";
+  } | {
+    /**
+     * Events of this last stretch of time, e.g. "300s" for the last five minutes.
+     *
+     * @generated from field: google.protobuf.Duration last = 2;
+     */
+    value: Duration;
+    case: "last";
+  } | {
+    /**
+     * Everything Kafka still holds.
+     *
+     * @generated from field: bool earliest = 3;
+     */
+    value: boolean;
+    case: "earliest";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message streamweaver.v1.StartAt.
+ * Use `create(StartAtSchema)` to create a new message.
+ */
+export const StartAtSchema: GenMessage<StartAt> = /*@__PURE__*/
+  messageDesc(file_streamweaver_v1_stream, 1);
+
+/**
+ * Events were skipped for this subscriber: it fell behind (under SLOW_CLIENT_POLICY_GAP), or
+ * Kafka itself no longer holds what it asked for (retention, compaction, a recreated topic).
  *
  * @generated from message streamweaver.v1.GapNotice
  */
 export type GapNotice = Message<"streamweaver.v1.GapNotice"> & {
   /**
-   * How many events the subscriber did not get (before filtering).
+   * How many events the subscriber did not get: exact when it fell behind; when Kafka no longer
+   * holds them, the number of offsets in `missed` (some may have held no event).
    *
    * @generated from field: uint64 missed_events = 1;
    */
   missedEvents: bigint;
 
   /**
-   * Why, e.g. "subscriber fell behind".
+   * Why, e.g. "subscriber fell behind" or "Kafka no longer holds these offsets".
    *
    * @generated from field: string reason = 2;
    */
@@ -108,6 +175,13 @@ export type GapNotice = Message<"streamweaver.v1.GapNotice"> & {
    * @generated from field: repeated streamweaver.v1.Position last_positions = 3;
    */
   lastPositions: Position[];
+
+  /**
+   * Per partition, the first and last offsets missed.
+   *
+   * @generated from field: repeated streamweaver.v1.OffsetRange missed = 4;
+   */
+  missed: OffsetRange[];
 };
 
 /**
@@ -115,10 +189,75 @@ export type GapNotice = Message<"streamweaver.v1.GapNotice"> & {
  * Use `create(GapNoticeSchema)` to create a new message.
  */
 export const GapNoticeSchema: GenMessage<GapNotice> = /*@__PURE__*/
-  messageDesc(file_streamweaver_v1_stream, 1);
+  messageDesc(file_streamweaver_v1_stream, 2);
 
 /**
- * Sent when nothing else has been sent for a while, so idle streams stay open and alive.
+ * Offsets `first_offset` to `last_offset`, both included, of one partition.
+ *
+ * @generated from message streamweaver.v1.OffsetRange
+ */
+export type OffsetRange = Message<"streamweaver.v1.OffsetRange"> & {
+  /**
+   * @generated from field: string topic = 1;
+   */
+  topic: string;
+
+  /**
+   * @generated from field: int32 partition = 2;
+   */
+  partition: number;
+
+  /**
+   * @generated from field: int64 first_offset = 3;
+   */
+  firstOffset: bigint;
+
+  /**
+   * @generated from field: int64 last_offset = 4;
+   */
+  lastOffset: bigint;
+};
+
+/**
+ * Describes the message streamweaver.v1.OffsetRange.
+ * Use `create(OffsetRangeSchema)` to create a new message.
+ */
+export const OffsetRangeSchema: GenMessage<OffsetRange> = /*@__PURE__*/
+  messageDesc(file_streamweaver_v1_stream, 3);
+
+/**
+ * A partition's offsets started again (its topic was deleted and recreated, or its log was cut
+ * short): positions the subscriber held for it mean nothing now. The stream goes on from
+ * `positions`, which replace the subscriber's own.
+ *
+ * @generated from message streamweaver.v1.PositionsReset
+ */
+export type PositionsReset = Message<"streamweaver.v1.PositionsReset"> & {
+  /**
+   * The new last position per reset partition: the next event has a higher offset.
+   *
+   * @generated from field: repeated streamweaver.v1.Position positions = 1;
+   */
+  positions: Position[];
+
+  /**
+   * What happened, for a person.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message streamweaver.v1.PositionsReset.
+ * Use `create(PositionsResetSchema)` to create a new message.
+ */
+export const PositionsResetSchema: GenMessage<PositionsReset> = /*@__PURE__*/
+  messageDesc(file_streamweaver_v1_stream, 4);
+
+/**
+ * Sent when nothing else has been sent for a while, so idle streams stay open and alive, and so
+ * a subscriber knows a dead connection by the silence.
  *
  * @generated from message streamweaver.v1.Heartbeat
  */
@@ -127,6 +266,14 @@ export type Heartbeat = Message<"streamweaver.v1.Heartbeat"> & {
    * @generated from field: google.protobuf.Timestamp server_time = 1;
    */
   serverTime?: Timestamp | undefined;
+
+  /**
+   * The subscriber's current position in every partition of its topics, including events its
+   * filter passed over: resuming from these misses nothing and repeats nothing.
+   *
+   * @generated from field: repeated streamweaver.v1.Position positions = 2;
+   */
+  positions: Position[];
 };
 
 /**
@@ -134,7 +281,7 @@ export type Heartbeat = Message<"streamweaver.v1.Heartbeat"> & {
  * Use `create(HeartbeatSchema)` to create a new message.
  */
 export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
-  messageDesc(file_streamweaver_v1_stream, 2);
+  messageDesc(file_streamweaver_v1_stream, 5);
 
 /**
  * A request the server could not take. gRPC answers with a status instead; this is for the
@@ -163,7 +310,7 @@ export type StreamError = Message<"streamweaver.v1.StreamError"> & {
  * Use `create(StreamErrorSchema)` to create a new message.
  */
 export const StreamErrorSchema: GenMessage<StreamError> = /*@__PURE__*/
-  messageDesc(file_streamweaver_v1_stream, 3);
+  messageDesc(file_streamweaver_v1_stream, 6);
 
 /**
  * One message of a subscription.
@@ -198,6 +345,12 @@ export type SubscribeResponse = Message<"streamweaver.v1.SubscribeResponse"> & {
      */
     value: StreamError;
     case: "error";
+  } | {
+    /**
+     * @generated from field: streamweaver.v1.PositionsReset reset = 5;
+     */
+    value: PositionsReset;
+    case: "reset";
   } | { case: undefined; value?: undefined };
 };
 
@@ -206,7 +359,56 @@ export type SubscribeResponse = Message<"streamweaver.v1.SubscribeResponse"> & {
  * Use `create(SubscribeResponseSchema)` to create a new message.
  */
 export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
-  messageDesc(file_streamweaver_v1_stream, 4);
+  messageDesc(file_streamweaver_v1_stream, 7);
+
+/**
+ * What the gateway does with a subscriber that reads more slowly than events arrive. Whatever
+ * the policy, a slow subscriber never slows ingest or any other subscriber.
+ *
+ * @generated from enum streamweaver.v1.SlowClientPolicy
+ */
+export enum SlowClientPolicy {
+  /**
+   * The gateway's default (its --slow-client-policy flag).
+   *
+   * @generated from enum value: SLOW_CLIENT_POLICY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Skip ahead to the newest events and send a gap notice naming exactly what was skipped.
+   *
+   * @generated from enum value: SLOW_CLIENT_POLICY_GAP = 1;
+   */
+  GAP = 1,
+
+  /**
+   * End the subscription (gRPC RESOURCE_EXHAUSTED, WebSocket close 1008), so it can resume.
+   *
+   * @generated from enum value: SLOW_CLIENT_POLICY_DISCONNECT = 2;
+   */
+  DISCONNECT = 2,
+
+  /**
+   * Keep only the newest event per key while behind (conflation): what a price board wants.
+   *
+   * @generated from enum value: SLOW_CLIENT_POLICY_LATEST_PER_KEY = 3;
+   */
+  LATEST_PER_KEY = 3,
+
+  /**
+   * At most one event per key per `sample_interval`, always the newest.
+   *
+   * @generated from enum value: SLOW_CLIENT_POLICY_SAMPLE = 4;
+   */
+  SAMPLE = 4,
+}
+
+/**
+ * Describes the enum streamweaver.v1.SlowClientPolicy.
+ */
+export const SlowClientPolicySchema: GenEnum<SlowClientPolicy> = /*@__PURE__*/
+  enumDesc(file_streamweaver_v1_stream, 0);
 
 /**
  * Live, typed events for subscribers.
@@ -215,7 +417,8 @@ export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE_
  */
 export const StreamService: GenService<{
   /**
-   * Streams the events that match the request until the client goes away.
+   * Streams the events that match the request until the client goes away. When the gateway
+   * shuts down the stream ends with UNAVAILABLE: retry, resuming from the last positions.
    *
    * @generated from rpc streamweaver.v1.StreamService.Subscribe
    */

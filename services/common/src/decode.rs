@@ -1,15 +1,25 @@
 //! Turns a Kafka record into a typed [`Event`]: Protobuf (what the producers write) or the proto3
-//! JSON mapping (what `kcat` or the seed's Python producers write), chosen by the `content-type`
-//! header, or by sniffing the value when there is none.
+//! JSON mapping (what `kcat` or the original Python producers write), chosen by the
+//! `content-type` header, or by sniffing the value when there is none.
+//!
+//! The stream-consumer decodes every record it forwards with this, and the gateway decodes what
+//! it reads back from Kafka for a replay with the same code, so both see the same events.
 
 use pbjson_types::Timestamp;
 use prost::Message;
 use serde::de::DeserializeOwned;
-use streamweaver_common::kafka::{CONTENT_TYPE_JSON, CONTENT_TYPE_PROTOBUF};
 use streamweaver_proto::{
-    topics,
+    topics::Topic,
     v1::{Event, LogEntry, SocialPost, StockTrade, event::Payload},
 };
+
+/// The record header that says how a value is encoded.
+pub const CONTENT_TYPE_HEADER: &str = "content-type";
+/// `content-type` of Protobuf-encoded values (what the producers write).
+pub const CONTENT_TYPE_PROTOBUF: &str = "application/x-protobuf";
+/// `content-type` of values in the proto3 JSON mapping (what `kcat` or the original Python
+/// producers write).
+pub const CONTENT_TYPE_JSON: &str = "application/json";
 
 /// A Kafka record as read, before decoding.
 #[derive(Debug, Clone, Copy)]
@@ -225,11 +235,11 @@ pub fn decode(record: &RawRecord<'_>, max_value_bytes: usize) -> Result<Event, D
         });
     }
     let encoding = encoding(record.content_type, value)?;
-    let (natural_key, timestamp, payload) = match record.topic {
-        topics::STOCK_TRADES => decode_payload::<StockTrade>(encoding, value)?,
-        topics::SOCIAL_FEED => decode_payload::<SocialPost>(encoding, value)?,
-        topics::SERVER_LOGS => decode_payload::<LogEntry>(encoding, value)?,
-        other => return Err(DecodeError::UnknownTopic(other.to_owned())),
+    let (natural_key, timestamp, payload) = match record.topic.parse::<Topic>() {
+        Ok(Topic::StockTrades) => decode_payload::<StockTrade>(encoding, value)?,
+        Ok(Topic::SocialFeed) => decode_payload::<SocialPost>(encoding, value)?,
+        Ok(Topic::ServerLogs) => decode_payload::<LogEntry>(encoding, value)?,
+        Err(unknown) => return Err(DecodeError::UnknownTopic(unknown.0)),
     };
     let key = record
         .key
@@ -255,6 +265,8 @@ fn timestamp_from_millis(millis: i64) -> Timestamp {
 
 #[cfg(test)]
 mod tests {
+    use streamweaver_proto::topics;
+
     use super::*;
 
     fn record<'a>(topic: &'a str, content_type: Option<&'a str>, value: &'a [u8]) -> RawRecord<'a> {
