@@ -8,6 +8,7 @@ pub mod filter;
 pub mod hub;
 pub mod ingest;
 pub mod metrics;
+pub mod replay;
 pub mod server;
 pub mod subscribe;
 pub mod websocket;
