@@ -10,9 +10,9 @@ use streamweaver_proto::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::{
+    auth::{self, SubscriberAuth},
     filter::Filter,
     hub::Hub,
-    ingest::RequireBearer,
     metrics::{Metrics, Transport},
 };
 
@@ -23,47 +23,13 @@ pub type SubscribeStream = Pin<Box<dyn Stream<Item = Result<SubscribeResponse, S
 pub struct Subscriptions {
     hub: Arc<Hub>,
     metrics: Metrics,
-    auth: Option<RequireBearer>,
-    limit: usize,
+    auth: Arc<SubscriberAuth>,
 }
 
 impl Subscriptions {
-    /// Subscriptions to `hub`; with `auth`, subscribers need its token; at most `limit` at once.
-    pub fn new(hub: Arc<Hub>, metrics: Metrics, auth: Option<RequireBearer>, limit: usize) -> Self {
-        Self {
-            hub,
-            metrics,
-            auth,
-            limit,
-        }
-    }
-
-    /// Subscribers connected now, over every transport.
-    pub fn connected(metrics: &Metrics) -> usize {
-        use crate::metrics::TransportLabels;
-        [Transport::Grpc, Transport::GrpcWeb, Transport::Websocket]
-            .into_iter()
-            .map(|transport| {
-                metrics
-                    .subscribers
-                    .get_or_create(&TransportLabels { transport })
-                    .get()
-            })
-            .sum::<i64>()
-            .max(0) as usize
-    }
-
-    /// Refuses a new subscriber when the gateway already has `limit`.
-    pub fn check_capacity(&self, transport: Transport) -> Result<(), Status> {
-        if Self::connected(&self.metrics) >= self.limit {
-            self.metrics
-                .refuse(transport.name(), "too_many_subscribers");
-            return Err(Status::resource_exhausted(format!(
-                "the gateway has its maximum of {} subscribers",
-                self.limit
-            )));
-        }
-        Ok(())
+    /// Subscriptions to `hub`, allowed by `auth`.
+    pub fn new(hub: Arc<Hub>, metrics: Metrics, auth: Arc<SubscriberAuth>) -> Self {
+        Self { hub, metrics, auth }
     }
 }
 
@@ -91,25 +57,32 @@ impl StreamService for Subscriptions {
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let transport = transport_of(&request);
-        if let Some(auth) = &self.auth
-            && !auth.allows(request.metadata())
-        {
-            self.metrics.refuse(transport.name(), "unauthenticated");
-            return Err(Status::unauthenticated("a valid bearer token is required"));
-        }
-        self.check_capacity(transport)?;
-        let request = request.into_inner();
+        let refused = |error: auth::AuthError| {
+            self.metrics.refuse(transport.name(), error.reason());
+            Status::from(error)
+        };
+        let grant = self
+            .auth
+            .check_metadata(request.metadata())
+            .map_err(refused)?;
+        let mut request = request.into_inner();
+        grant.authorize(&mut request).map_err(refused)?;
         let filter = Filter::from_request(&request).map_err(|error| {
             self.metrics.refuse(transport.name(), error.reason());
             Status::invalid_argument(error.to_string())
         })?;
         let subscription = self.hub.subscribe(filter, &request.resume_from, transport);
-        tracing::debug!(transport = transport.name(), "subscriber joined");
+        tracing::debug!(
+            transport = transport.name(),
+            subject = grant.subject(),
+            "subscriber joined"
+        );
         // The stream is dropped, and with it the subscription, as soon as the client leaves.
         let stream = futures::stream::unfold(subscription, |mut subscription| async move {
             let response = subscription.next().await?;
             Some((Ok(response), subscription))
         });
+        let stream = auth::until_expiry(stream, &grant, self.metrics.clone(), transport.name());
         Ok(Response::new(Box::pin(stream)))
     }
 }

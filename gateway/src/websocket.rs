@@ -6,19 +6,22 @@
 //! A client that asks for the subprotocol [`BATCH_PROTOCOL`] gets each text frame as a JSON array
 //! of the `SubscribeResponse`s ready at that moment instead: at thousands of events per second a
 //! browser spends far less on a few large frames than on one frame per event.
+//!
+//! With subscriber tokens required, the token comes as a subprotocol or a first frame (see
+//! [`crate::auth`]); a socket that has not subscribed within `--ws-subscribe-timeout` is closed.
 
 use std::{sync::Arc, time::Duration};
 
 use axum::{
+    Extension,
     extract::{
-        Query, State, WebSocketUpgrade,
+        State, WebSocketUpgrade,
         ws::{CloseFrame, Message, Utf8Bytes},
     },
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
-use serde::Deserialize;
 use streamweaver_proto::v1::{
     StreamError, SubscribeRequest, SubscribeResponse, subscribe_response::Kind,
 };
@@ -26,21 +29,29 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    auth::{AuthError, SocketAuth, SubscriberAuth},
     filter::Filter,
     hub::{Hub, Subscription},
-    ingest::constant_time_eq,
     metrics::{Metrics, Transport},
-    subscribe::Subscriptions,
+    serve::ConnectionInfo,
 };
 
 /// Largest frame a client may send; a `SubscribeRequest` is small.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// The subprotocol that asks for JSON arrays of responses, one array per frame.
 pub const BATCH_PROTOCOL: &str = "streamweaver.v1.batch";
+/// The subprotocol of the default, one response per frame: for clients that must offer one
+/// (a browser offering a token subprotocol needs one the server selects).
+pub const JSON_PROTOCOL: &str = "streamweaver.v1.json";
+/// Read buffer of a socket: client frames are small `SubscribeRequest`s, and an idle socket
+/// should cost little (tungstenite's default is 128 KiB). Larger frames grow it as needed.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Most responses in one batched frame.
 const MAX_BATCH: usize = 256;
 /// WebSocket close code "going away", sent when the gateway shuts down.
 const GOING_AWAY: u16 = 1001;
+/// WebSocket close code "policy violation": no subscription in time, or the token expired.
+const POLICY_VIOLATION: u16 = 1008;
 
 /// What the `/ws` handler needs.
 #[derive(Clone)]
@@ -49,10 +60,10 @@ pub struct WebSocketState {
     pub hub: Arc<Hub>,
     /// Where refusals are counted.
     pub metrics: Metrics,
-    /// The subscribe endpoint, for its capacity check.
-    pub subscriptions: Arc<Subscriptions>,
-    /// Token subscribers must give as `?token=`, if any.
-    pub subscribe_token: Option<Arc<str>>,
+    /// Who may subscribe.
+    pub auth: Arc<SubscriberAuth>,
+    /// A socket with no subscription this long after opening is closed.
+    pub subscribe_timeout: Duration,
     /// Allowed browser origins; empty means any.
     pub allowed_origins: Arc<[String]>,
     /// How often to ping.
@@ -61,17 +72,12 @@ pub struct WebSocketState {
     pub shutdown: CancellationToken,
 }
 
-/// Query parameters of `/ws`.
-#[derive(Debug, Deserialize)]
-pub struct WsQuery {
-    token: Option<String>,
-}
-
-/// Checks origin, credential and capacity, then upgrades the connection.
+/// Checks origin and credential, then upgrades the connection.
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<WebSocketState>,
-    Query(query): Query<WsQuery>,
+    connection: Option<Extension<ConnectionInfo>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let endpoint = Transport::Websocket.name();
@@ -90,31 +96,35 @@ pub async fn upgrade(
         )
             .into_response();
     }
-    if let Some(expected) = &state.subscribe_token {
-        let given = query.token.unwrap_or_default();
-        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-            state.metrics.refuse(endpoint, "unauthenticated");
-            return (StatusCode::UNAUTHORIZED, "a valid ?token= is required\n").into_response();
+    let auth = match SocketAuth::at_upgrade(state.auth.clone(), &uri, &headers) {
+        Ok(auth) => auth,
+        Err(error) => {
+            state.metrics.refuse(endpoint, error.reason());
+            let status = match error {
+                AuthError::TokenInUrl => StatusCode::BAD_REQUEST,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            return (status, format!("{error}\n")).into_response();
         }
-    }
-    if let Err(status) = state.subscriptions.check_capacity(Transport::Websocket) {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{}\n", status.message()),
-        )
-            .into_response();
-    }
-    let ws = ws.protocols([BATCH_PROTOCOL]);
-    let batch = if ws.selected_protocol().is_some() {
+    };
+    // Never selects a token subprotocol: the token is not echoed back.
+    let ws = ws.protocols([BATCH_PROTOCOL, JSON_PROTOCOL]);
+    let batch = if ws
+        .selected_protocol()
+        .is_some_and(|protocol| protocol == BATCH_PROTOCOL)
+    {
         MAX_BATCH
     } else {
         1
     };
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| {
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .on_upgrade(move |socket| async move {
             let (sink, stream) = socket.split();
-            serve(sink, stream, state, batch)
+            serve(sink, stream, state, batch, auth).await;
+            // The connection's admission place is held until the socket ends.
+            drop(connection);
         })
 }
 
@@ -153,8 +163,13 @@ fn error_response(code: &str, message: String) -> SubscribeResponse {
 /// Serves one socket until the peer leaves, goes silent, or the gateway stops, sending up to
 /// `batch` responses per frame (1: one object per frame). Generic over the socket halves so
 /// tests can drive it without a network.
-pub async fn serve<S, R, E>(mut sink: S, mut stream: R, state: WebSocketState, batch: usize)
-where
+pub async fn serve<S, R, E>(
+    mut sink: S,
+    mut stream: R,
+    state: WebSocketState,
+    batch: usize,
+    mut auth: SocketAuth,
+) where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::fmt::Display,
@@ -166,6 +181,8 @@ where
     ping.reset();
     let mut last_heard = Instant::now();
     let silent_limit = state.ping_interval * 3;
+    let subscribe_by = Instant::now() + state.subscribe_timeout;
+    let mut subscribed = false;
 
     loop {
         let outgoing = tokio::select! {
@@ -173,6 +190,25 @@ where
                 let _ = sink.send(Message::Close(Some(CloseFrame {
                     code: GOING_AWAY,
                     reason: Utf8Bytes::from_static("gateway is shutting down"),
+                }))).await;
+                break;
+            }
+            () = tokio::time::sleep_until(subscribe_by), if !subscribed => {
+                state.metrics.refuse(endpoint, "no_subscription");
+                let reason = format!("no SubscribeRequest within {:?}", state.subscribe_timeout);
+                let _ = sink.send(Message::Close(Some(CloseFrame {
+                    code: POLICY_VIOLATION,
+                    reason: Utf8Bytes::from(reason),
+                }))).await;
+                break;
+            }
+            () = sleep_until_expiry(&auth) => {
+                state.metrics.refuse(endpoint, AuthError::Expired.reason());
+                let error = AuthError::Expired;
+                let _ = sink.send(to_frames(&[error_response(error.code_name(), error.to_string())], batched)).await;
+                let _ = sink.send(Message::Close(Some(CloseFrame {
+                    code: POLICY_VIOLATION,
+                    reason: Utf8Bytes::from_static("the token has expired"),
                 }))).await;
                 break;
             }
@@ -185,15 +221,27 @@ where
                         break;
                     }
                     Some(Ok(Message::Text(text))) => {
-                        match parse_request(&text) {
-                            Ok((filter, request)) => {
-                                // Replacing the subscription drops the old one at once.
-                                subscription = Some(state.hub.subscribe(filter, &request.resume_from, Transport::Websocket));
-                                continue;
+                        if let Some(outcome) = auth.authorization_frame(&text) {
+                            match outcome {
+                                Ok(()) => continue,
+                                Err(error) => {
+                                    state.metrics.refuse(endpoint, error.reason());
+                                    to_frames(&[error_response(error.code_name(), error.to_string())], batched)
+                                }
                             }
-                            Err((reason, message)) => {
-                                state.metrics.refuse(endpoint, reason);
-                                to_frames(&[error_response("INVALID_ARGUMENT", message)], batched)
+                        } else {
+                            match parse_request(&text, &auth) {
+                                Ok((filter, request)) => {
+                                    auth.subscribed(&request);
+                                    subscribed = true;
+                                    // Replacing the subscription drops the old one at once.
+                                    subscription = Some(state.hub.subscribe(filter, &request.resume_from, Transport::Websocket));
+                                    continue;
+                                }
+                                Err((code, reason, message)) => {
+                                    state.metrics.refuse(endpoint, reason);
+                                    to_frames(&[error_response(code, message)], batched)
+                                }
                             }
                         }
                     }
@@ -243,16 +291,31 @@ async fn next_response(subscription: &mut Option<Subscription>) -> Option<Subscr
     }
 }
 
-/// Parses a text frame into a checked filter, or a metrics reason and a message for the client.
-fn parse_request(text: &str) -> Result<(Filter, SubscribeRequest), (&'static str, String)> {
-    let request: SubscribeRequest = serde_json::from_str(text).map_err(|error| {
+/// Resolves when the socket's token expires; never without one.
+async fn sleep_until_expiry(auth: &SocketAuth) {
+    match auth.deadline() {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Parses a text frame into a checked filter the socket's token allows (narrowing "all topics"
+/// to the allowed ones), or a status code name, a metrics reason and a message for the client.
+fn parse_request(
+    text: &str,
+    auth: &SocketAuth,
+) -> Result<(Filter, SubscribeRequest), (&'static str, &'static str, String)> {
+    let mut request: SubscribeRequest = serde_json::from_str(text).map_err(|error| {
         (
+            "INVALID_ARGUMENT",
             "malformed_request",
             format!("malformed SubscribeRequest: {error}"),
         )
     })?;
-    let filter =
-        Filter::from_request(&request).map_err(|error| (error.reason(), error.to_string()))?;
+    auth.authorize(&mut request)
+        .map_err(|error| (error.code_name(), error.reason(), error.to_string()))?;
+    let filter = Filter::from_request(&request)
+        .map_err(|error| ("INVALID_ARGUMENT", error.reason(), error.to_string()))?;
     Ok((filter, request))
 }
 
@@ -262,28 +325,34 @@ mod tests {
 
     #[test]
     fn requests_parse_in_the_proto3_json_mapping() {
+        let open = SocketAuth::open();
         let (_, request) = parse_request(
             r#"{"topics":["server_logs"],"logLevels":["LOG_LEVEL_ERROR"],"resumeFrom":[{"topic":"server_logs","partition":1,"offset":"42"}]}"#,
+            &open,
         )
         .expect("valid");
         assert_eq!(request.topics, vec!["server_logs"]);
         assert_eq!(request.log_levels, vec![4]);
         assert_eq!(request.resume_from[0].offset, 42);
-        assert!(parse_request("{}").is_ok());
+        assert!(parse_request("{}", &open).is_ok());
     }
 
     #[test]
     fn bad_frames_say_what_is_wrong() {
-        let (reason, message) = parse_request("{not json").expect_err("malformed");
+        let open = SocketAuth::open();
+        let (code, reason, message) = parse_request("{not json", &open).expect_err("malformed");
+        assert_eq!(code, "INVALID_ARGUMENT");
         assert_eq!(reason, "malformed_request");
         assert!(
             message.starts_with("malformed SubscribeRequest: "),
             "{message}"
         );
-        let (reason, message) = parse_request(r#"{"topics":["nope"]}"#).expect_err("unknown topic");
+        let (_, reason, message) =
+            parse_request(r#"{"topics":["nope"]}"#, &open).expect_err("unknown topic");
         assert_eq!(reason, "unknown_topic");
         assert!(message.contains("\"nope\""), "{message}");
-        let (_, message) = parse_request(r#"{"logLevels":["LOUD"]}"#).expect_err("unknown level");
+        let (_, _, message) =
+            parse_request(r#"{"logLevels":["LOUD"]}"#, &open).expect_err("unknown level");
         assert!(message.contains("LOUD"), "{message}");
     }
 }
