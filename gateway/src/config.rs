@@ -80,6 +80,9 @@ pub struct ConnectionArgs {
     #[arg(long, env = "GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub http2_max_concurrent_streams: u32,
+    /// On shutdown, how long open connections get to finish before they are closed.
+    #[arg(long, env = "GATEWAY_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
     /// PEM certificate chain: with --tls-key, the port speaks TLS only (ALPN h2, http/1.1).
     #[arg(long, env = "GATEWAY_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

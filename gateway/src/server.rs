@@ -26,8 +26,6 @@ use crate::{
     websocket::{self, WebSocketState},
 };
 
-/// How long shutdown waits for connections to finish before closing them.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest `SubscribeRequest` over gRPC: at most 1024 resume positions and a few filters fit
 /// many times over, and a client cannot make the gateway buffer megabytes per stream.
 const MAX_SUBSCRIBE_REQUEST_BYTES: usize = 64 * 1024;
@@ -223,7 +221,7 @@ pub async fn run(
         http2_keepalive_interval: args.connections.http2_keepalive_interval,
         http2_keepalive_timeout: args.connections.http2_keepalive_timeout,
         http2_max_concurrent_streams: args.connections.http2_max_concurrent_streams,
-        drain_timeout: DRAIN_TIMEOUT,
+        drain_timeout: args.connections.drain_timeout,
     };
     serve::serve(listener, app, admission, tls, options, metrics, shutdown).await;
     tracing::info!("gateway stopped");

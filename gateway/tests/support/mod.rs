@@ -1,0 +1,450 @@
+//! What the connection and access tests share: a gateway run in-process on a loopback port,
+//! events, WebSocket helpers, a throwaway PKI made at test time, and signed tokens.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicUsize, Ordering},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use clap::Parser;
+use futures::{SinkExt, StreamExt};
+use gateway::GatewayArgs;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use streamweaver_proto::v1::{
+    Event, LogEntry, LogLevel, PublishRequest, PublishResponse, StockTrade, SubscribeResponse,
+    event::Payload, ingest_service_client::IngestServiceClient, subscribe_response::Kind,
+};
+use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
+use tokio_util::sync::CancellationToken;
+use tonic::{
+    Request,
+    metadata::MetadataValue,
+    transport::{Certificate, Channel, ClientTlsConfig, Identity},
+};
+
+/// The gateway's Publish secret in these tests.
+pub const TOKEN: &str = "test-token";
+/// The HMAC secret subscriber tokens are signed with in these tests.
+pub const JWT_SECRET: &str = "test-jwt-secret";
+/// Every wait in these tests ends within this.
+pub const WITHIN: Duration = Duration::from_secs(10);
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    gateway: GatewayArgs,
+}
+
+/// A gateway serving on a loopback port until stopped.
+pub struct Gateway {
+    pub address: SocketAddr,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), gateway::GatewayError>>,
+}
+
+impl Gateway {
+    /// Starts one with these flags on top of a loopback port and the Publish secret.
+    pub async fn start(extra: &[&str]) -> Self {
+        let mut argv = vec![
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--publish-token",
+            TOKEN,
+        ];
+        argv.extend_from_slice(extra);
+        let args = Cli::try_parse_from(argv).expect("valid flags").gateway;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(gateway::run(listener, args, shutdown.clone()));
+        Self {
+            address,
+            shutdown,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// A plaintext gRPC channel to it.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    /// A plaintext gRPC channel that connects on first use.
+    pub fn channel_lazy(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .expect("url")
+            .connect_lazy()
+    }
+
+    /// Publishes over plaintext with the secret.
+    pub async fn publish(&self, events: Vec<Event>) -> Result<PublishResponse, tonic::Status> {
+        publish(self.channel().await, events).await
+    }
+
+    /// `/metrics`, over plaintext.
+    pub async fn metrics(&self) -> String {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+        let response = tokio::time::timeout(
+            WITHIN,
+            client.get(format!("{}/metrics", self.url()).parse().expect("uri")),
+        )
+        .await
+        .expect("in time")
+        .expect("GET /metrics");
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        String::from_utf8_lossy(&body).into_owned()
+    }
+
+    /// Stops it and checks it stopped cleanly, in time.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("stops in time")
+            .expect("joins")
+            .expect("clean exit");
+    }
+}
+
+/// Publishes `events` on `channel` with the secret.
+pub async fn publish(
+    channel: Channel,
+    events: Vec<Event>,
+) -> Result<PublishResponse, tonic::Status> {
+    let mut client = IngestServiceClient::new(channel);
+    let mut request = Request::new(futures::stream::iter([PublishRequest { events }]));
+    let bearer: MetadataValue<_> = format!("Bearer {TOKEN}").parse().expect("ascii");
+    request.metadata_mut().insert("authorization", bearer);
+    client
+        .publish(request)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// The value of one series in Prometheus text (0 when absent).
+pub fn metric(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().expect("a number"))
+}
+
+/// Asserts `gateway_refused_total{endpoint,reason}` counted at least one of each `reasons`.
+pub fn assert_refused(metrics: &str, endpoint: &str, reasons: &[&str]) {
+    for reason in reasons {
+        let series = format!(r#"gateway_refused_total{{endpoint="{endpoint}",reason="{reason}"}}"#);
+        assert!(metric(metrics, &series) >= 1.0, "no {series} in\n{metrics}");
+    }
+}
+
+pub fn trade(offset: i64, symbol: &str) -> Event {
+    Event {
+        topic: "stock_trades".into(),
+        key: symbol.into(),
+        partition: 0,
+        offset,
+        payload: Some(Payload::StockTrade(StockTrade {
+            symbol: symbol.into(),
+            price: 10.0,
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+pub fn log(offset: i64, level: LogLevel) -> Event {
+    Event {
+        topic: "server_logs".into(),
+        key: "auth".into(),
+        partition: 0,
+        offset,
+        payload: Some(Payload::LogEntry(LogEntry {
+            service: "auth".into(),
+            level: level.into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+pub type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens `/ws` (with `query`, e.g. `?token=…`) offering `protocols`.
+pub async fn websocket(
+    gateway: &Gateway,
+    query: &str,
+    protocols: &[&str],
+) -> Result<(WebSocket, tungstenite::handshake::client::Response), tungstenite::Error> {
+    let mut request = format!("ws://{}/ws{query}", gateway.address).into_client_request()?;
+    if !protocols.is_empty() {
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            protocols.join(", ").parse().expect("header"),
+        );
+    }
+    tokio::time::timeout(WITHIN, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("handshake in time")
+}
+
+/// The next frame that is not a heartbeat: a response, or the close frame's code and reason.
+pub async fn next_frame(socket: &mut WebSocket) -> Result<SubscribeResponse, (u16, String)> {
+    loop {
+        let frame = tokio::time::timeout(WITHIN, socket.next())
+            .await
+            .expect("a frame in time");
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                let response: SubscribeResponse =
+                    serde_json::from_str(&text).expect("proto3 JSON SubscribeResponse");
+                if !matches!(response.kind, Some(Kind::Heartbeat(_))) {
+                    return Ok(response);
+                }
+            }
+            Some(Ok(Message::Close(frame))) => {
+                return Err(frame.map_or((1005, String::new()), |f| {
+                    (f.code.into(), f.reason.to_string())
+                }));
+            }
+            None | Some(Err(_)) => return Err((1006, "closed".into())),
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+/// The next response that is not a heartbeat; the socket must stay open.
+pub async fn next_response(socket: &mut WebSocket) -> SubscribeResponse {
+    next_frame(socket).await.expect("open")
+}
+
+/// The next response, which must be an event.
+pub async fn next_event(socket: &mut WebSocket) -> Event {
+    match next_frame(socket).await {
+        Ok(SubscribeResponse {
+            kind: Some(Kind::Event(event)),
+        }) => event,
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+/// The next response, which must be an error frame: its code and message.
+pub async fn next_error(socket: &mut WebSocket) -> (String, String) {
+    match next_frame(socket).await {
+        Ok(SubscribeResponse {
+            kind: Some(Kind::Error(error)),
+        }) => (error.code, error.message),
+        other => panic!("expected an error frame, got {other:?}"),
+    }
+}
+
+pub async fn send_json(socket: &mut WebSocket, json: &str) {
+    socket.send(Message::text(json)).await.expect("send");
+}
+
+/// Publishes a probe event a time until `socket` receives one (its subscription is applied
+/// asynchronously); returns the next offset to use.
+pub async fn wait_subscribed(
+    gateway: &Gateway,
+    socket: &mut WebSocket,
+    probe: impl Fn(i64) -> Event,
+    from: i64,
+) -> i64 {
+    let mut offset = from;
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the subscription never took effect"
+        );
+        gateway.publish(vec![probe(offset)]).await.expect("publish");
+        offset += 1;
+        if let Ok(frame) =
+            tokio::time::timeout(Duration::from_millis(100), next_frame(socket)).await
+        {
+            assert!(
+                matches!(
+                    frame,
+                    Ok(SubscribeResponse {
+                        kind: Some(Kind::Event(_))
+                    })
+                ),
+                "{frame:?}"
+            );
+            return offset;
+        }
+    }
+}
+
+/// A subscriber token signed with [`JWT_SECRET`]: `exp` seconds from now (negative: already
+/// expired) plus `claims`.
+pub fn jwt(expires_in: i64, claims: serde_json::Value) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs() as i64;
+    let mut claims = claims;
+    claims["exp"] = (now + expires_in).into();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()).expect("key"),
+    )
+    .expect("encodes")
+}
+
+/// A throwaway PKI in a temporary directory, removed on drop: a server CA and a server
+/// certificate for `localhost` / 127.0.0.1; a separate client CA (for Publish) with a client
+/// certificate; and a client certificate from the wrong CA.
+pub struct Pki {
+    dir: PathBuf,
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_ca: PathBuf,
+    pub client: (String, String),
+    pub rogue_client: (String, String),
+}
+
+impl Pki {
+    pub fn generate() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "streamweaver-pki-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("temporary directory");
+        let server_ca = certificate_authority("StreamWeaver test CA");
+        let client_ca = certificate_authority("StreamWeaver test publisher CA");
+        let (server_cert, server_key) = leaf(
+            &server_ca,
+            "localhost",
+            vec!["localhost".into(), "127.0.0.1".into()],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        let client = leaf(
+            &client_ca,
+            "stream-consumer",
+            vec![],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let rogue_client = leaf(
+            &server_ca,
+            "not-a-publisher",
+            vec![],
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let write = |name: &str, pem: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).expect("write PEM");
+            path
+        };
+        Self {
+            ca: write("ca.pem", &server_ca.pem()),
+            server_cert: write("server.pem", &server_cert),
+            server_key: write("server-key.pem", &server_key),
+            client_ca: write("client-ca.pem", &client_ca.pem()),
+            client,
+            rogue_client,
+            dir,
+        }
+    }
+
+    /// Flags that turn TLS on, with the client CA for Publish if `mutual`.
+    pub fn flags(&self, mutual: bool) -> Vec<String> {
+        let mut flags = vec![
+            "--tls-cert".to_owned(),
+            path(&self.server_cert),
+            "--tls-key".to_owned(),
+            path(&self.server_key),
+        ];
+        if mutual {
+            flags.extend(["--publish-client-ca".to_owned(), path(&self.client_ca)]);
+        }
+        flags
+    }
+
+    /// A TLS channel to `address` trusting the test CA, presenting `client` if given.
+    pub async fn channel(
+        &self,
+        address: SocketAddr,
+        client: Option<&(String, String)>,
+    ) -> Result<Channel, tonic::transport::Error> {
+        let ca = std::fs::read_to_string(&self.ca).expect("CA");
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca))
+            .domain_name("localhost");
+        if let Some((cert, key)) = client {
+            tls = tls.identity(Identity::from_pem(cert, key));
+        }
+        Channel::from_shared(format!("https://{address}"))
+            .expect("url")
+            .tls_config(tls)?
+            .connect()
+            .await
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn path(path: &Path) -> String {
+    path.to_str().expect("UTF-8 path").to_owned()
+}
+
+fn certificate_authority(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA")
+}
+
+/// A certificate signed by `issuer`, and its key, in PEM.
+fn leaf(
+    issuer: &CertifiedIssuer<'static, KeyPair>,
+    name: &str,
+    subject_alt_names: Vec<String>,
+    usage: ExtendedKeyUsagePurpose,
+) -> (String, String) {
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(subject_alt_names).expect("params");
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.extended_key_usages = vec![usage];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let cert = params.signed_by(&key, issuer).expect("signed");
+    (cert.pem(), key.serialize_pem())
+}
