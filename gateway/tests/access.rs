@@ -4,15 +4,24 @@
 
 mod support;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
+use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use streamweaver_proto::v1::{
     LogLevel, SubscribeRequest, SubscribeResponse, stream_service_client::StreamServiceClient,
     subscribe_response::Kind,
 };
 use support::*;
-use tokio_tungstenite::tungstenite;
+use tokio_rustls::{
+    TlsConnector,
+    rustls::{
+        self,
+        crypto::aws_lc_rs,
+        pki_types::{CertificateDer, ServerName, pem::PemObject},
+    },
+};
+use tokio_tungstenite::tungstenite::{self, Message};
 use tonic::{Code, Request, Streaming, metadata::MetadataValue, transport::Channel};
 
 /// A gRPC subscription with `token` (if any) as its bearer.
@@ -92,7 +101,53 @@ async fn grpc_over_tls_with_a_generated_ca() {
     let mut stream = subscribe(channel.clone(), SubscribeRequest::default(), None)
         .await
         .expect("subscribed over TLS");
-    grpc_wait_subscribed(&channel, &mut stream, |o| trade(o, "AAPL"), 0).await;
+    let offset = grpc_wait_subscribed(&channel, &mut stream, |o| trade(o, "AAPL"), 0).await;
+
+    // The same port serves WebSockets over TLS (a browser's wss:// negotiates HTTP/1.1).
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(&pki.ca).expect("CA"))
+        .expect("a trust anchor");
+    let mut config =
+        rustls::ClientConfig::builder_with_provider(aws_lc_rs::default_provider().into())
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(gateway.address)
+        .await
+        .expect("connect");
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .expect("TLS handshake");
+    let url = format!("wss://localhost:{}/ws", gateway.address.port());
+    let (mut socket, _) = tokio_tungstenite::client_async(url, tls)
+        .await
+        .expect("WebSocket over TLS");
+    socket
+        .send(Message::text(r#"{"topics":["stock_trades"]}"#))
+        .await
+        .expect("send");
+    let mut probe = offset;
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing over wss://"
+        );
+        publish(channel.clone(), vec![trade(probe, "AAPL")])
+            .await
+            .expect("publish");
+        probe += 1;
+        if let Ok(Some(Ok(Message::Text(text)))) =
+            tokio::time::timeout(Duration::from_millis(100), socket.next()).await
+        {
+            assert!(text.contains("stockTrade"), "{text}");
+            break;
+        }
+    }
 
     // Plaintext on the TLS port gets nowhere.
     let plaintext = tokio::time::timeout(
