@@ -11,7 +11,7 @@ use std::{
     path::{Path, PathBuf},
     process::Stdio,
     sync::Arc,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::{Context, bail};
@@ -143,8 +143,12 @@ pub struct FanoutFigures {
     pub deliveries_per_second: f64,
     /// That window, in seconds.
     pub window_seconds: f64,
-    /// Server CPU seconds over the window.
+    /// Server CPU seconds from the first measured event sent until every subscriber had the last
+    /// (or the drain ended).
     pub server_cpu_seconds: f64,
+    /// The wall time those CPU seconds were counted over.
+    #[serde(default)]
+    pub server_wall_seconds: f64,
     /// Server resident memory at the end, in bytes.
     pub server_rss_bytes: u64,
     /// The `perf` summary of the server over the measured window, if one was taken (a file
@@ -168,6 +172,7 @@ impl FanoutFigures {
             deliveries_per_second: 0.0,
             window_seconds: 0.0,
             server_cpu_seconds: 0.0,
+            server_wall_seconds: 0.0,
             server_rss_bytes: 0,
             profile: None,
         }
@@ -186,9 +191,9 @@ impl FanoutFigures {
         self.server_cpu_seconds * 1e6 / self.client.deliveries as f64
     }
 
-    /// Cores the server used over the window.
+    /// Cores the server used while measured.
     pub fn server_cores(&self) -> f64 {
-        self.server_cpu_seconds / self.window_seconds.max(1e-9)
+        self.server_cpu_seconds / self.server_wall_seconds.max(1e-9)
     }
 
     /// Cores the load client used over its window.
@@ -528,6 +533,10 @@ async fn run_one(
     let drain = config.measure.max(Duration::from_secs(5));
     let done = client.wait_for(ClientMessage::is_done, drain).await;
     let server_cpu = target.server.cpu_seconds()? - start.server_cpu;
+    let server_wall = SystemTime::now()
+        .duration_since(start.at)
+        .unwrap_or_default()
+        .as_secs_f64();
     let server_rss_bytes = target.server.rss_bytes()?;
     if !done {
         tracing_note(
@@ -559,6 +568,7 @@ async fn run_one(
         deliveries_per_second: report.deliveries as f64 / window,
         window_seconds: window,
         server_cpu_seconds: server_cpu,
+        server_wall_seconds: server_wall,
         server_rss_bytes,
         profile,
         client: report,

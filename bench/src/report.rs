@@ -51,6 +51,9 @@ pub struct RunInfo {
     pub measure_seconds: f64,
     /// gRPC streams per HTTP/2 connection.
     pub streams_per_connection: usize,
+    /// The nice value the benchmark ran at, if it was set.
+    #[serde(default)]
+    pub nice: Option<i32>,
 }
 
 /// Everything a run measured.
@@ -410,6 +413,9 @@ impl Results {
             info.load_after[1],
             info.load_after[2],
         );
+        if let Some(nice) = info.nice {
+            let _ = writeln!(md, "The benchmark and every process it started ran at nice {nice}, ahead of the other work on the machine.\n");
+        }
         for error in &self.errors {
             let _ = writeln!(md, "**A part failed:** {error}\n");
         }
@@ -560,7 +566,7 @@ impl Results {
         let _ = writeln!(md, "## Fan-out\n");
         let _ = writeln!(
             md,
-            "Every subscriber takes every event (an empty `SubscribeRequest`). *asked* is subscribers × rate; *vs bare* divides by the bare baseline's deliveries/s in the same configuration (batched WebSocket by the batched baseline, the others by the frame-per-event one). *missing* counts measured events a subscriber never got; *gaps* the gap notices; *order* events out of order or skipped within a partition without a notice. Server and client CPU are in cores (2 = the whole machine).\n"
+            "Every subscriber takes every event (an empty `SubscribeRequest`). *asked* is subscribers × rate; *vs bare* divides by the bare baseline's deliveries/s in the same configuration (batched WebSocket by the batched baseline, the others by the frame-per-event one). *missing* counts measured events a subscriber had not received when the run ended (it waits until every subscriber has the last event, or as long again as the measured stretch, at least 5 s); *gaps* the gap notices; *order* events out of order or skipped within a partition without a notice. Server and client CPU are in cores (2 = the whole machine).\n"
         );
         for rate in self.rates() {
             let _ = writeln!(md, "### {} events/s\n", thousands(rate));
@@ -734,6 +740,7 @@ mod tests {
             deliveries_per_second: per_second,
             window_seconds: 5.0,
             server_cpu_seconds: 5.0,
+            server_wall_seconds: 5.0,
             server_rss_bytes: 0,
             profile: None,
         }
@@ -753,6 +760,7 @@ mod tests {
                 warm_up_seconds: 2.0,
                 measure_seconds: 5.0,
                 streams_per_connection: 100,
+                nice: None,
             },
             design: None,
             fanout,

@@ -13,11 +13,14 @@ struct Cli {
     bench: BenchArgs,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
     let args = BenchArgs::from_matches(&matches).unwrap_or(cli.bench);
-    streamweaver_bench::suite::run(args).await?;
+    // Before the runtime starts its threads, so that they and every process they start inherit it.
+    if let Some(nice) = args.nice {
+        streamweaver_bench::suite::set_own_priority(nice)?;
+    }
+    tokio::runtime::Runtime::new()?.block_on(streamweaver_bench::suite::run(args))?;
     Ok(())
 }
