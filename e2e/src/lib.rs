@@ -2,7 +2,11 @@
 //! or the cluster in `KAFKA_BOOTSTRAP_SERVERS`), and the real producers, consumer and gateway
 //! run in-process through the same `run` functions their binaries call.
 
-use std::{net::SocketAddr, process::Stdio, time::Duration};
+use std::{
+    net::SocketAddr,
+    process::Stdio,
+    time::{Duration, SystemTime},
+};
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
@@ -276,6 +280,15 @@ pub fn start_all_producers(broker: &Broker, rate: f64, count: u64) -> Vec<Runnin
     ]
 }
 
+/// When the producer made `event`.
+pub fn produced_at(event: &Event) -> SystemTime {
+    event
+        .produced_at
+        .as_ref()
+        .and_then(streamweaver_proto::time::system_time)
+        .expect("every event carries the producer's timestamp")
+}
+
 /// A live subscription over native gRPC.
 pub struct Subscriber {
     stream: tonic::Streaming<streamweaver_proto::v1::SubscribeResponse>,
@@ -289,8 +302,27 @@ impl Subscriber {
         Ok(Self { stream })
     }
 
+    /// Subscribes to everything on `topics`, unfiltered.
+    pub async fn to_topics(address: SocketAddr, topics: &[&str]) -> anyhow::Result<Self> {
+        let request = SubscribeRequest {
+            topics: topics.iter().map(|topic| (*topic).to_owned()).collect(),
+            ..Default::default()
+        };
+        Self::connect(address, request).await
+    }
+
     /// The next `count` events (skipping heartbeats, failing on gaps), within `within`.
     pub async fn events(&mut self, count: usize, within: Duration) -> anyhow::Result<Vec<Event>> {
+        let events = self.timed_events(count, within).await?;
+        Ok(events.into_iter().map(|(event, _)| event).collect())
+    }
+
+    /// Like [`Subscriber::events`], each with the moment it arrived, for latency figures.
+    pub async fn timed_events(
+        &mut self,
+        count: usize,
+        within: Duration,
+    ) -> anyhow::Result<Vec<(Event, SystemTime)>> {
         let mut events = Vec::with_capacity(count);
         let deadline = tokio::time::Instant::now() + within;
         while events.len() < count {
@@ -300,7 +332,7 @@ impl Subscriber {
                     format!("only {} of {count} events in {within:?}", events.len())
                 })?;
             match next.context("stream ended")??.kind {
-                Some(Kind::Event(event)) => events.push(event),
+                Some(Kind::Event(event)) => events.push((event, SystemTime::now())),
                 Some(Kind::Heartbeat(_)) => {}
                 other => bail!("unexpected response {other:?}"),
             }

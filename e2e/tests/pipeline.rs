@@ -10,19 +10,11 @@ use rdkafka::{
 };
 use streamweaver_e2e::*;
 use streamweaver_proto::{
-    time, topics,
+    topics,
     v1::{Event, LogLevel, Position, SubscribeRequest, event::Payload},
 };
 
 const WITHIN: Duration = Duration::from_secs(60);
-
-fn produced_at(event: &Event) -> std::time::SystemTime {
-    event
-        .produced_at
-        .as_ref()
-        .and_then(time::system_time)
-        .expect("every event carries the producer's timestamp")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_producers_reach_a_grpc_subscriber_decoded_and_in_order_per_key() -> anyhow::Result<()>
@@ -158,14 +150,7 @@ async fn json_records_flow_and_undecodable_ones_go_to_the_dead_letter_topic() ->
     init_logs();
     let broker = Broker::start().await?;
     let (gateway, gateway_task) = start_gateway(gateway_args("127.0.0.1:0".parse()?)).await?;
-    let mut subscriber = Subscriber::connect(
-        gateway,
-        SubscribeRequest {
-            topics: vec![topics::STOCK_TRADES.into()],
-            ..Default::default()
-        },
-    )
-    .await?;
+    let mut subscriber = Subscriber::to_topics(gateway, &[topics::STOCK_TRADES]).await?;
     let consumer_args = consumer_args(&broker, gateway);
     let dead_letter_topic = consumer_args.dead_letter_topic.clone();
     let consumer = start_consumer(consumer_args);
