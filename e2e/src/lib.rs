@@ -3,6 +3,7 @@
 //! run in-process through the same `run` functions their binaries call.
 
 use std::{
+    collections::HashMap,
     net::SocketAddr,
     process::Stdio,
     time::{Duration, SystemTime},
@@ -130,6 +131,22 @@ impl Broker {
     /// An rdkafka configuration pointing at this broker.
     pub fn client_config(&self) -> ClientConfig {
         self.kafka_args().client_config()
+    }
+
+    /// Partition → high watermark (one past the last offset) of `topic`, partitions with data
+    /// only.
+    pub fn watermarks(&self, topic: &str) -> anyhow::Result<HashMap<i32, i64>> {
+        let consumer: BaseConsumer = self.client_config().create()?;
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let mut ends = HashMap::new();
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            let (_, high) =
+                consumer.fetch_watermarks(topic, partition.id(), Duration::from_secs(10))?;
+            if high > 0 {
+                ends.insert(partition.id(), high);
+            }
+        }
+        Ok(ends)
     }
 }
 
@@ -278,6 +295,22 @@ pub fn start_all_producers(broker: &Broker, rate: f64, count: u64) -> Vec<Runnin
             log_producer::ServerLogs::default(),
         ),
     ]
+}
+
+/// Asserts that `events` run through each partition from offset 0 without a hole, a repeat or
+/// a reordering; returns how many each partition had.
+pub fn assert_each_partition_from_zero(events: &[Event]) -> HashMap<i32, i64> {
+    let mut next: HashMap<i32, i64> = HashMap::new();
+    for event in events {
+        let expected = next.entry(event.partition).or_insert(0);
+        assert_eq!(
+            event.offset, *expected,
+            "partition {}: hole, repeat or reorder",
+            event.partition
+        );
+        *expected += 1;
+    }
+    next
 }
 
 /// When the producer made `event`.

@@ -63,6 +63,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a seek may take.
 const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many times a seek is tried before the loop gives up.
+const SEEK_ATTEMPTS: u32 = 3;
 /// How long shutdown waits for the last acknowledgements and dead-letter deliveries.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -477,35 +479,67 @@ impl Forwarder {
         }
     }
 
-    /// Takes partitions back to where they must be read again. A partition that cannot be
-    /// would skip records, so that stops the loop.
+    /// Takes partitions back to where they must be read again, trying a few times. A partition
+    /// that cannot be would skip records, so that stops the loop.
     async fn seek(&self, targets: Vec<(TopicPartition, i64)>) -> Result<(), ForwardError> {
-        let Some((first_partition, first_offset)) = targets.first().cloned() else {
-            return Ok(());
-        };
-        let list = offsets_list(&targets);
+        let mut left = targets;
+        for attempt in 1..=SEEK_ATTEMPTS {
+            if left.is_empty() {
+                break;
+            }
+            let mut failed = self.seek_once(&left).await;
+            for (partition, offset, reason) in &failed {
+                tracing::warn!(%partition, offset, reason, attempt, "cannot rewind a partition");
+            }
+            if attempt == SEEK_ATTEMPTS
+                && let Some((partition, offset, reason)) = failed.pop()
+            {
+                return Err(ForwardError::Rewind {
+                    partition,
+                    offset,
+                    reason,
+                });
+            }
+            if !failed.is_empty() {
+                tokio::time::sleep(FIRST_BACKOFF).await;
+            }
+            left = failed
+                .into_iter()
+                .map(|(partition, offset, _)| (partition, offset))
+                .collect();
+        }
+        Ok(())
+    }
+
+    /// One seek of `targets`; returns those that failed, and why.
+    async fn seek_once(
+        &self,
+        targets: &[(TopicPartition, i64)],
+    ) -> Vec<(TopicPartition, i64, String)> {
+        let list = offsets_list(targets);
         let sought = blocking(&self.consumer, move |consumer| {
             consumer.seek_partitions(list, SEEK_TIMEOUT)
         })
         .await;
-        let failed = |partition, offset, reason: String| ForwardError::Rewind {
-            partition,
-            offset,
-            reason,
+        let all_failed = |reason: String| {
+            targets
+                .iter()
+                .map(|(partition, offset)| (partition.clone(), *offset, reason.clone()))
+                .collect()
         };
         match sought {
-            Ok(Ok(result)) => {
-                for element in result.elements() {
-                    if let Err(error) = element.error() {
-                        let offset = element.offset().to_raw().unwrap_or_default();
-                        let partition = TopicPartition::new(element.topic(), element.partition());
-                        return Err(failed(partition, offset, error.to_string()));
-                    }
-                }
-                Ok(())
-            }
-            Ok(Err(error)) => Err(failed(first_partition, first_offset, error.to_string())),
-            Err(error) => Err(failed(first_partition, first_offset, error.to_string())),
+            Ok(Ok(result)) => result
+                .elements()
+                .iter()
+                .filter_map(|element| {
+                    let error = element.error().err()?;
+                    let partition = TopicPartition::new(element.topic(), element.partition());
+                    let offset = element.offset().to_raw().unwrap_or_default();
+                    Some((partition, offset, error.to_string()))
+                })
+                .collect(),
+            Ok(Err(error)) => all_failed(error.to_string()),
+            Err(error) => all_failed(error.to_string()),
         }
     }
 
