@@ -135,7 +135,6 @@ impl DeadLetters {
                 key: SOURCE_HEADER,
                 value: Some(&source),
             });
-        let value_size = message.payload().map_or(0, <[u8]>::len).to_string();
         let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic).headers(headers);
         if let Some(key) = message.key() {
             record = record.key(key);
@@ -158,7 +157,8 @@ impl DeadLetters {
                     KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge),
                     mut returned,
                 )) if returned.payload.is_some() => {
-                    // Too large to copy: the header says where the original is and how large.
+                    // Too large to copy: the headers say where the original is and how large.
+                    let value_size = message.payload().map_or(0, <[u8]>::len).to_string();
                     returned.payload = None;
                     returned.headers = returned.headers.map(|headers| {
                         headers.insert(Header {
