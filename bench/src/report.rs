@@ -414,7 +414,10 @@ impl Results {
             info.load_after[2],
         );
         if let Some(nice) = info.nice {
-            let _ = writeln!(md, "The benchmark and every process it started ran at nice {nice}, ahead of the other work on the machine.\n");
+            let _ = writeln!(
+                md,
+                "The benchmark and every process it started ran at nice {nice}, ahead of the other work on the machine.\n"
+            );
         }
         for error in &self.errors {
             let _ = writeln!(md, "**A part failed:** {error}\n");

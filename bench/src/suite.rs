@@ -320,11 +320,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<PathBuf> {
 /// counts only against the same session, so the session's autogroup gets it as well.
 pub fn set_own_priority(nice: i32) -> anyhow::Result<()> {
     let status = std::process::Command::new("renice")
-        .args(["-n", &nice.to_string(), "-p", &std::process::id().to_string()])
+        .args([
+            "-n",
+            &nice.to_string(),
+            "-p",
+            &std::process::id().to_string(),
+        ])
         .stdout(std::process::Stdio::null())
         .status()
         .context("cannot run renice")?;
-    anyhow::ensure!(status.success(), "renice -n {nice} failed (below 0 needs root)");
+    anyhow::ensure!(
+        status.success(),
+        "renice -n {nice} failed (below 0 needs root)"
+    );
     let autogroup = Path::new("/proc/self/autogroup");
     if autogroup.exists() {
         std::fs::write(autogroup, nice.to_string())
