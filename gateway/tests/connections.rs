@@ -9,8 +9,13 @@ use std::{
     time::Duration,
 };
 
-use hyper_util::rt::TokioIo;
-use streamweaver_proto::v1::{SubscribeRequest, stream_service_client::StreamServiceClient};
+use hyper_util::{
+    client::legacy::Client,
+    rt::{TokioExecutor, TokioIo},
+};
+use streamweaver_proto::v1::{
+    SubscribeRequest, stream_service_client::StreamServiceClient, subscribe_response::Kind,
+};
 use support::*;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -134,6 +139,45 @@ async fn slow_and_silent_clients_are_closed_after_the_header_timeout() {
         ) >= 3.0,
         "{metrics}"
     );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn long_streams_outlive_the_header_timeout() {
+    let gateway = Gateway::start(&["--header-read-timeout", "1s"]).await;
+    // grpc-web over HTTP/1.1, as a browser streams.
+    let http = Client::builder(TokioExecutor::new()).build_http();
+    let service = tower::ServiceBuilder::new()
+        .layer(tonic_web::GrpcWebClientLayer::new())
+        .service(http);
+    let mut grpc_web =
+        StreamServiceClient::with_origin(service, gateway.url().parse().expect("uri"))
+            .subscribe(SubscribeRequest::default())
+            .await
+            .expect("grpc-web subscribe")
+            .into_inner();
+    let mut grpc = StreamServiceClient::new(gateway.channel().await)
+        .subscribe(SubscribeRequest::default())
+        .await
+        .expect("gRPC subscribe")
+        .into_inner();
+    let (mut socket, _) = websocket(&gateway, "", &[]).await.expect("open");
+    send_json(&mut socket, "{}").await;
+
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    gateway
+        .publish(vec![trade(0, "AAPL")])
+        .await
+        .expect("publish");
+    assert_eq!(next_event(&mut socket).await.offset, 0);
+    for stream in [&mut grpc_web, &mut grpc] {
+        let response = tokio::time::timeout(WITHIN, stream.message())
+            .await
+            .expect("in time")
+            .expect("still open")
+            .expect("a message");
+        assert!(matches!(response.kind, Some(Kind::Event(e)) if e.offset == 0));
+    }
     gateway.stop().await;
 }
 
