@@ -24,7 +24,11 @@ use tokio::{
     time::{Instant, sleep_until},
 };
 use tokio_rustls::TlsAcceptor;
-use tokio_util::{either::Either, sync::CancellationToken, task::TaskTracker};
+use tokio_util::{
+    either::Either,
+    sync::CancellationToken,
+    task::{TaskTracker, task_tracker::TaskTrackerToken},
+};
 use tower::ServiceExt;
 
 use crate::{
@@ -68,7 +72,7 @@ pub struct ServeOptions {
 /// Who is on the other end of a request's connection; in every request's extensions.
 ///
 /// Holds the connection's admission permit, so the place stays taken while any handler (a
-/// WebSocket after its upgrade, say) keeps this.
+/// WebSocket after its upgrade, say) keeps this; and shutdown waits for it too.
 #[derive(Debug, Clone)]
 pub struct ConnectionInfo {
     inner: Arc<ConnectionDetails>,
@@ -79,6 +83,7 @@ struct ConnectionDetails {
     peer: SocketAddr,
     tls: Option<TlsInfo>,
     _permit: ConnectionPermit,
+    _running: TaskTrackerToken,
 }
 
 impl ConnectionInfo {
@@ -113,8 +118,8 @@ struct Shared {
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then drains: connections are
 /// asked to finish (HTTP/2 GOAWAY, HTTP/1 close after the current response) and, after
-/// `options.drain_timeout`, whatever is still open is closed. Returns when every connection task
-/// has ended.
+/// `options.drain_timeout`, whatever is still open is closed. Returns when every connection,
+/// upgraded WebSockets included, has ended.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -155,7 +160,8 @@ pub async fn serve(
         }
         match admission.admit(peer.ip()) {
             Ok(permit) => {
-                tracker.spawn(connection(tcp, peer, Ok(permit), shared.clone()));
+                let admitted = Ok((permit, tracker.token()));
+                tracker.spawn(connection(tcp, peer, admitted, shared.clone()));
             }
             Err(refusal) => {
                 shared.metrics.refuse(CONNECTION_ENDPOINT, refusal.reason());
@@ -183,7 +189,13 @@ pub async fn serve(
             shared.options.drain_timeout
         );
         shared.hard_stop.cancel();
-        tracker.wait().await;
+        // Connection tasks end at once; an upgraded WebSocket ends on `shutdown` by itself.
+        if tokio::time::timeout(CLOSE_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(open = tracker.len(), "connections still open; leaving them");
+        }
     }
 }
 
@@ -232,7 +244,7 @@ async fn accept_failed(error: &std::io::Error, metrics: &Metrics, shutdown: &Can
 async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
-    admitted: Result<ConnectionPermit, Refusal>,
+    admitted: Result<(ConnectionPermit, TaskTrackerToken), Refusal>,
     shared: Arc<Shared>,
 ) {
     let first_request_by = Instant::now() + shared.options.header_read_timeout;
@@ -265,11 +277,12 @@ async fn connection(
         }
     };
     let refusing = admitted.is_err();
-    let admitted = admitted.map(|permit| ConnectionInfo {
+    let admitted = admitted.map(|(permit, running)| ConnectionInfo {
         inner: Arc::new(ConnectionDetails {
             peer,
             tls,
             _permit: permit,
+            _running: running,
         }),
     });
     let requested = Arc::new(Notify::new());
