@@ -8,6 +8,7 @@
 #
 # Settings (environment): STOCK_RATE (1500), SOCIAL_RATE (500), LOG_RATE (1500);
 # SOAK_SECONDS (600), SOAK_INTERVAL (30), SOAK_TRANSPORT (ws | grpc-web), SOAK_MIN_FPS (30),
+# SOAK_MAX_LONG_TASK_MS (100),
 # SOAK_MAX_HEAP_GROWTH (0.5); BIN_DIR (target/release, built here unless SOAK_SKIP_BUILD=1);
 # SOAK_BROKER_PORT (29192), SOAK_GATEWAY_PORT (28180), SOAK_DASHBOARD_PORT (23100).
 # Logs of every piece: .artifacts/soak-run/*.log. Exit status: soak.mjs's (0 pass, 1 fail, 2 error).
