@@ -1,5 +1,6 @@
-/** A tiny inline SVG line of recent prices. */
+/** A tiny inline SVG line of recent prices: a glance, not a chart (the chart is a click away). */
 import { memo } from "react";
+import { formatPrice } from "../format";
 
 interface Props {
   values: readonly number[];
@@ -7,7 +8,7 @@ interface Props {
   height?: number;
 }
 
-export const Sparkline = memo(function Sparkline({ values, width = 100, height = 24 }: Props) {
+export const Sparkline = memo(function Sparkline({ values, width = 88, height = 22 }: Props) {
   if (values.length < 2) {
     return <svg className="sparkline" width={width} height={height} aria-hidden="true" />;
   }
@@ -32,7 +33,7 @@ export const Sparkline = memo(function Sparkline({ values, width = 100, height =
       height={height}
       viewBox={`0 0 ${width} ${height}`}
       role="img"
-      aria-label={`recent prices from ${first.toFixed(2)} to ${last.toFixed(2)}`}
+      aria-label={`last minute from ${formatPrice(first)} to ${formatPrice(last)}`}
     >
       <polyline points={points} fill="none" strokeWidth="1.5" strokeLinejoin="round" />
     </svg>

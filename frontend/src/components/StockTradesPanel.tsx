@@ -1,57 +1,180 @@
-/** StockTradesPanel: one live row per symbol (from the `stock_trades` topic). */
-import { memo } from "react";
-import { direction, formatPercent, formatPrice, formatSigned } from "../format";
+/**
+ * StockTradesPanel: the board, one row per symbol — last price, side and size of the last
+ * trade, change from the stated open, trade count and the last minute's prices — filled at
+ * once by its own subscription (the last five minutes, then live, newest-per-symbol when
+ * behind). A symbol opens its price chart. It owns its subscription.
+ */
+import { memo, useCallback, useMemo, useState } from "react";
+import {
+  direction,
+  formatInt,
+  formatPercent,
+  formatPrice,
+  formatRate,
+  formatSigned,
+  formatTime,
+  UNKNOWN,
+} from "../format";
+import { tradesRequest, TRADES_BACKFILL_MS } from "../requests";
+import { isDown } from "../state/connection";
 import type { TradeRow } from "../state/trades";
+import { Dialog } from "./Dialog";
+import { Panel, PanelFigure, type PanelProps } from "./Panel";
+import { PriceChart } from "./PriceChart";
 import { Sparkline } from "./Sparkline";
+import { useStream } from "./useStream";
 
-const Row = memo(function Row({ row }: { row: TradeRow }) {
+const SIDE_WORDS = { B: "buy", S: "sell", "": "" } as const;
+
+const Row = memo(function Row({ row, onOpen }: { row: TradeRow; onOpen: (symbol: string) => void }) {
   const dir = direction(row.change);
   return (
     <tr data-testid="trade-row" data-symbol={row.symbol}>
-      <td className="symbol">{row.symbol}</td>
-      <td className={`num last ${row.lastSide}`}>{formatPrice(row.lastPrice)}</td>
+      <th scope="row" className="symbol">
+        <button type="button" className="symbol-button" data-testid={`symbol-${row.symbol}`} onClick={() => onOpen(row.symbol)}>
+          {row.symbol}
+        </button>
+      </th>
+      <td className="num last">{formatPrice(row.lastPrice)}</td>
+      <td className={`side side-${row.lastSide || "none"}`}>
+        <span aria-hidden="true">{row.lastSide || UNKNOWN}</span>
+        <span className="visually-hidden">{SIDE_WORDS[row.lastSide] || "unknown"}</span>
+      </td>
+      <td className="num col-qty">{formatInt(row.lastQuantity)}</td>
       <td className={`num ${dir}`}>{formatSigned(row.change)}</td>
       <td className={`num ${dir}`}>{formatPercent(row.changePct)}</td>
-      <td className="num">{row.count}</td>
-      <td className="spark">
-        <Sparkline values={row.prices} />
+      <td className="num col-count">{formatInt(row.count)}</td>
+      <td className="spark col-spark">
+        <Sparkline values={row.recent} />
       </td>
     </tr>
   );
 });
 
-export function StockTradesPanel({ rows, eps }: { rows: readonly TradeRow[]; eps: string }) {
+function ChartDetail({ row }: { row: TradeRow }) {
+  const dir = direction(row.change);
   return (
-    <section className="panel" data-testid="panel-stock-trades" aria-labelledby="trades-title">
-      <header className="panel-head">
-        <h2 id="trades-title">Stock trades</h2>
-        <span className="panel-meta">
-          {rows.length} symbols · {eps}/s
-        </span>
-      </header>
-      <div className="panel-body">
-        {rows.length === 0 ? (
-          <p className="empty">Waiting for trades…</p>
-        ) : (
-          <table className="trades">
-            <thead>
-              <tr>
-                <th>Symbol</th>
-                <th className="num">Last</th>
-                <th className="num">Chg</th>
-                <th className="num">Chg %</th>
-                <th className="num">Trades</th>
-                <th>Recent</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((row) => (
-                <Row key={row.symbol} row={row} />
-              ))}
-            </tbody>
-          </table>
-        )}
+    <dl className="chart-figures">
+      <div>
+        <dt>Last</dt>
+        <dd className="num">{formatPrice(row.lastPrice)}</dd>
       </div>
-    </section>
+      <div>
+        <dt>Open (first trade {formatTime(row.openTimeMs)})</dt>
+        <dd className="num">{formatPrice(row.openPrice)}</dd>
+      </div>
+      <div>
+        <dt>Change from open</dt>
+        <dd className={`num ${dir}`}>
+          {formatSigned(row.change)} ({formatPercent(row.changePct)})
+        </dd>
+      </div>
+      <div>
+        <dt>Last trade</dt>
+        <dd className="num">
+          {row.lastSide ? SIDE_WORDS[row.lastSide] : UNKNOWN} {formatInt(row.lastQuantity)} @ {formatPrice(row.lastPrice)}
+          {row.exchange ? ` on ${row.exchange}` : ""} at {formatTime(row.lastTimeMs)}
+        </dd>
+      </div>
+      <div>
+        <dt>Trades in window</dt>
+        <dd className="num">{formatInt(row.count)}</dd>
+      </div>
+    </dl>
+  );
+}
+
+export function StockTradesPanel({ live, view, transport, heartbeatMs, hiddenOnNarrow }: PanelProps) {
+  const request = useMemo(() => tradesRequest(), []);
+  useStream(live, "trades", transport, request, heartbeatMs);
+  const [symbol, setSymbol] = useState<string | undefined>();
+  const onOpen = useCallback((s: string) => setSymbol(s), []);
+
+  const stale = isDown(view.connections.trades, view.nowMs);
+  const rows = view.trades;
+  const openRow = symbol === undefined ? undefined : rows.find((r) => r.symbol === symbol);
+  const since = view.tradesWindowStartMs;
+  return (
+    <Panel
+      id="trades"
+      title="Stock trades"
+      className="panel-trades"
+      testId="panel-stock-trades"
+      stale={stale}
+      hiddenOnNarrow={hiddenOnNarrow}
+      figures={
+        <>
+          <PanelFigure label="symbols" value={formatInt(rows.length)} />
+          <PanelFigure label="trades/s" value={stale ? UNKNOWN : formatRate(view.eps.stock_trades)} />
+        </>
+      }
+    >
+      <p className="panel-note" data-testid="trades-reference">
+        <b>Chg</b> is from the <b>open</b>: each symbol&apos;s first trade{" "}
+        {since === undefined ? (
+          "on this page"
+        ) : (
+          <>
+            since <span className="num">{formatTime(since)}</span>
+          </>
+        )}{" "}
+        (the page asks for the last {TRADES_BACKFILL_MS / 60_000} min). Side: B buy, S sell. A symbol opens its chart.
+      </p>
+      <div className="panel-data">
+        <div className="scroller board" role="region" aria-label="Stock trades board" tabIndex={0}>
+          {rows.length === 0 ? (
+            <p className="empty">{stale ? "No trades: not connected." : "Waiting for trades…"}</p>
+          ) : (
+            <table className="trades">
+              <thead>
+                <tr>
+                  <th scope="col">Symbol</th>
+                  <th scope="col" className="num">
+                    Last
+                  </th>
+                  <th scope="col">Side</th>
+                  <th scope="col" className="num col-qty">
+                    Qty
+                  </th>
+                  <th scope="col" className="num">
+                    Chg
+                  </th>
+                  <th scope="col" className="num">
+                    Chg %
+                  </th>
+                  <th scope="col" className="num col-count">
+                    Trades
+                  </th>
+                  <th scope="col" className="col-spark">
+                    Last 60 s
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {rows.map((row) => (
+                  <Row key={row.symbol} row={row} onOpen={onOpen} />
+                ))}
+              </tbody>
+            </table>
+          )}
+        </div>
+      </div>
+      <Dialog
+        open={symbol !== undefined}
+        size="wide"
+        title={symbol ? `${symbol} · price, one point per second` : "Price chart"}
+        testId="chart-dialog"
+        onClose={() => setSymbol(undefined)}
+      >
+        {symbol && openRow ? (
+          <>
+            <ChartDetail row={openRow} />
+            <PriceChart symbol={symbol} bars={view.bars(symbol)} openPrice={openRow.openPrice} />
+          </>
+        ) : (
+          <p className="empty">No trades of {symbol} in the window.</p>
+        )}
+      </Dialog>
+    </Panel>
   );
 }

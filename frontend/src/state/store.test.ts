@@ -1,62 +1,111 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { LogLevel } from "../gen/streamweaver/v1/events_pb";
-import { SubscribeResponseSchema, type SubscribeResponse } from "../gen/streamweaver/v1/stream_pb";
+import { SubscribeResponseSchema } from "../gen/streamweaver/v1/stream_pb";
 import { asResponse, logEvent, postEvent, tradeEvent } from "../test/fixtures";
-import { FrameBatcher } from "./batcher";
+import { isReplayed } from "./replay";
 import { DashboardStore } from "./store";
+
+const GW = "http://gw:8080";
 
 describe("DashboardStore", () => {
   it("routes events to the panels and computes the header figures", () => {
-    const s = new DashboardStore();
+    const s = new DashboardStore({ gatewayUrl: GW });
     const now = 50_000;
-    s.applyBatch(
-      [
-        asResponse(tradeEvent("AAPL", 10, now - 40)),
-        asResponse(postEvent("ann", ["x"], now - 20)),
-        asResponse(logEvent(LogLevel.ERROR, now - 10)),
-        create(SubscribeResponseSchema, { kind: { case: "gap", value: { missedEvents: 7n, reason: "lagged" } } }),
-        create(SubscribeResponseSchema, { kind: { case: "error", value: { code: "INVALID_ARGUMENT", message: "bad" } } }),
-        create(SubscribeResponseSchema, { kind: { case: "heartbeat", value: {} } }),
-      ],
+    const opened = 10_000;
+    s.ingest("trades", asResponse(tradeEvent("AAPL", 10, now - 40)), opened, now);
+    s.ingest("feed", asResponse(postEvent("ann", ["x"], now - 20)), opened, now);
+    s.ingest("logs", asResponse(logEvent(LogLevel.ERROR, now - 10)), opened, now);
+    s.ingest(
+      "logs",
+      create(SubscribeResponseSchema, {
+        kind: {
+          case: "gap",
+          value: {
+            missedEvents: 7n,
+            reason: "subscriber fell behind",
+            missed: [{ topic: "server_logs", partition: 1, firstOffset: 10n, lastOffset: 16n }],
+          },
+        },
+      }),
+      opened,
       now,
     );
+    s.ingest("feed", create(SubscribeResponseSchema, { kind: { case: "error", value: { code: "INVALID_ARGUMENT", message: "bad" } } }), opened, now);
+    s.ingest("logs", create(SubscribeResponseSchema, { kind: { case: "heartbeat", value: {} } }), opened, now);
+    // Nothing reaches the panels before a flush; the figures that need arrival times are in.
+    expect(s.view(now).logs).toHaveLength(0);
+    s.flush(now);
     const v = s.view(now);
     expect(v.trades).toHaveLength(1);
     expect(v.posts).toHaveLength(1);
     expect(v.logs).toHaveLength(1);
-    expect(v.totals).toEqual({ stock_trades: 1, social_feed: 1, server_logs: 1 });
-    expect(v.totalEvents).toBe(3);
+    expect(v.received).toEqual({ stock_trades: 1, social_feed: 1, server_logs: 1 });
+    expect(v.liveEvents).toBe(3);
+    expect(v.replayedEvents).toBe(0);
     expect(v.eps.stock_trades).toBeGreaterThan(0);
     expect(v.latency).toEqual({ p50: 20, p95: 40, samples: 3 });
-    expect(v.gaps).toEqual({ count: 1, missedEvents: 7, lastReason: "lagged" });
-    expect(v.errors).toEqual({ count: 1, last: "INVALID_ARGUMENT: bad" });
+    expect(v.gaps).toEqual({ count: 1, missedEvents: 7 });
+    expect(v.errors).toBe(1);
     expect(v.heartbeats).toBe(1);
-    expect(s.view(now)).toBe(v); // same object until something changes
+    expect(v.notices.map((n) => [n.kind, n.text])).toEqual([
+      ["error", "Social feed: INVALID_ARGUMENT: bad"],
+      ["gap", "Server logs: 7 events not delivered: subscriber fell behind (server_logs/1 offsets 10–16)"],
+    ]);
+    expect(v.connections.logs.lastMessageAt).toBe(now);
+    expect(v.connections.trades.lastMessageAt).toBe(now);
+  });
+
+  it("shows replayed events but leaves them out of rates, latency and the live count", () => {
+    const s = new DashboardStore({ gatewayUrl: GW });
+    const opened = 100_000;
+    const now = 100_050;
+    // A five-minute backfill and a resume: produced before the attempt opened.
+    s.ingest("trades", asResponse(tradeEvent("AAPL", 10, opened - 300_000)), opened, now);
+    s.ingest("logs", asResponse(logEvent(LogLevel.INFO, opened - 1)), opened, now);
+    // Live: produced after.
+    s.ingest("logs", asResponse(logEvent(LogLevel.WARN, opened + 20)), opened, now);
+    s.flush(now);
+    const v = s.view(now);
+    expect(v.replayedEvents).toBe(2);
+    expect(v.liveEvents).toBe(1);
+    expect(v.received).toEqual({ stock_trades: 1, social_feed: 0, server_logs: 2 });
+    expect(v.eps.stock_trades).toBe(0);
+    expect(v.latency).toEqual({ p50: 30, p95: 30, samples: 1 });
+    expect(v.trades).toHaveLength(1);
+    expect(v.logs.map((l) => l.replayed)).toEqual([false, true]);
+  });
+
+  it("counts lost connections as errors and tells the connection state", () => {
+    const s = new DashboardStore({ gatewayUrl: GW });
+    for (const stream of ["trades", "feed", "logs"] as const) s.setStatus(stream, { status: "connected" }, 0);
+    expect(s.view(0).summary.state).toBe("connected");
+    s.setStatus("logs", { status: "disconnected", detail: "WebSocket closed (code 1006)", retryInMs: 1_000 }, 5_000);
+    const v = s.view(5_000);
+    expect(v.errors).toBe(1);
+    expect(v.summary).toMatchObject({ state: "reconnecting", down: ["logs"] });
+    expect(v.notices[0]?.text).toBe("Server logs: connection lost: WebSocket closed (code 1006)");
+    // Retries of the same outage are not new errors.
+    s.setStatus("logs", { status: "connecting" }, 6_000);
+    s.setStatus("logs", { status: "disconnected", detail: "refused", retryInMs: 2_000 }, 6_010);
+    expect(s.view(6_010).errors).toBe(1);
+    s.setStatus("logs", { status: "connected" }, 9_000);
+    s.setStatus("logs", { status: "disconnected", detail: "again", retryInMs: 2_000 }, 9_500);
+    expect(s.view(9_500).errors).toBe(2);
+  });
+
+  it("applies what it holds once too much waits for a flush (a hidden tab)", () => {
+    const s = new DashboardStore({ gatewayUrl: GW, maxPending: 10 });
+    for (let i = 0; i < 25; i++) s.ingest("logs", asResponse(logEvent(LogLevel.INFO, 1)), 0, 5);
+    expect(s.view(5).logs).toHaveLength(20);
   });
 });
 
-describe("FrameBatcher", () => {
-  it("flushes once per frame, in order", () => {
-    const frames: (() => void)[] = [];
-    const flushed: [number[], boolean][] = [];
-    const b = new FrameBatcher<number>((batch, render) => flushed.push([batch, render]), (cb) => frames.push(cb));
-    for (let i = 0; i < 1000; i++) b.push(i);
-    expect(frames).toHaveLength(1);
-    expect(flushed).toHaveLength(0);
-    frames.shift()?.();
-    expect(flushed).toHaveLength(1);
-    expect(flushed[0]?.[0]).toHaveLength(1000);
-    expect(flushed[0]?.[1]).toBe(true);
-    b.push(1);
-    expect(frames).toHaveLength(1);
-  });
-
-  it("drains without rendering when frames stop coming (hidden tab)", () => {
-    const flushed: number[] = [];
-    const b = new FrameBatcher<SubscribeResponse>((batch) => flushed.push(batch.length), () => undefined, 100);
-    for (let i = 0; i < 1050; i++) b.push(asResponse(tradeEvent("A", 1)));
-    expect(flushed).toEqual(Array(10).fill(100));
-    expect(b.pending).toBe(50);
+describe("isReplayed", () => {
+  it("is true exactly for events produced before the attempt opened", () => {
+    expect(isReplayed(999, 1_000)).toBe(true);
+    expect(isReplayed(1_000, 1_000)).toBe(false);
+    expect(isReplayed(1_500, 1_000)).toBe(false);
+    expect(isReplayed(undefined, 1_000)).toBe(false);
   });
 });

@@ -1,52 +1,107 @@
 /**
- * The whole dashboard state, outside React: the three panels' reducers plus the header figures.
- * It takes batches of SubscribeResponse and produces an immutable `DashboardView`; React only
- * ever sees views (through `useSyncExternalStore`), one per animation frame at most.
+ * The whole dashboard state, outside React: the three panels' reducers, the header figures,
+ * the connection of each subscription, and the stream notices (gaps, errors, resets, lost
+ * connections). Responses are taken one at a time as they arrive (`ingest`: cheap — the live
+ * or replayed decision, rates and latency, which need the arrival time) and folded into the
+ * panels in batches (`flush`), a few times a second; React only ever sees immutable
+ * `DashboardView`s.
  */
-import type { LogEntry, SocialPost, StockTrade } from "../gen/streamweaver/v1/events_pb";
-import type { SubscribeResponse } from "../gen/streamweaver/v1/stream_pb";
+import type { Event, LogEntry, SocialPost, StockTrade } from "../gen/streamweaver/v1/events_pb";
+import type { GapNotice, SubscribeResponse } from "../gen/streamweaver/v1/stream_pb";
+import type { StatusReport } from "../transport/types";
+import type { Arrival } from "./arrival";
+import {
+  INITIAL_CONNECTION,
+  reduceConnection,
+  STREAM_LABELS,
+  STREAMS,
+  summarize,
+  type ConnectionSummary,
+  type StreamConnection,
+  type StreamName,
+} from "./connection";
 import { FeedState, type HashtagCount, type PostRow } from "./feed";
-import { LogsState, type ErrorRate, type LevelName, type LogRow } from "./logs";
+import { LogsState, type ErrorRate, type LogRow, type LogsFilter } from "./logs";
 import { LatencyWindow, RateMeter, type LatencySummary } from "./metrics";
+import { isReplayed } from "./replay";
 import { timestampMs } from "./time";
-import { TradesState, type TradeRow } from "./trades";
+import { TradesState, type PriceBar, type TradeRow } from "./trades";
 
 export const TOPICS = ["stock_trades", "social_feed", "server_logs"] as const;
 export type Topic = (typeof TOPICS)[number];
 
 export type PerTopic<T> = Readonly<Record<Topic, T>>;
 
-export interface GapSummary {
-  readonly count: number;
-  readonly missedEvents: number;
-  readonly lastReason: string;
+/** The subscription that carries each topic. */
+export const STREAM_OF_TOPIC: Record<Topic, StreamName> = {
+  stock_trades: "trades",
+  social_feed: "feed",
+  server_logs: "logs",
+};
+
+export type NoticeKind = "gap" | "error" | "reset" | "connection";
+
+/** Something about the stream itself that a person may want to read later. */
+export interface Notice {
+  readonly seq: number;
+  readonly timeMs: number;
+  readonly stream: StreamName;
+  readonly kind: NoticeKind;
+  readonly text: string;
 }
 
-export interface ErrorSummary {
-  readonly count: number;
-  readonly last: string;
-}
+const MAX_NOTICES = 50;
 
 export interface DashboardView {
+  readonly nowMs: number;
   readonly trades: readonly TradeRow[];
+  /** When the trades window starts (the earliest open), for "change from the open". */
+  readonly tradesWindowStartMs: number | undefined;
+  /** One-second bars of a symbol, for the chart. */
+  readonly bars: (symbol: string) => readonly PriceBar[];
   readonly posts: readonly PostRow[];
+  readonly postsOldestSeq: number | undefined;
   readonly hashtags: readonly HashtagCount[];
+  readonly feedFilteredOut: number;
   readonly logs: readonly LogRow[];
-  readonly logLevels: ReadonlySet<LevelName>;
+  readonly logsOldestSeq: number | undefined;
   readonly errorRate: ErrorRate;
-  /** Log lines received but excluded by the level filter (in flight before a change). */
+  /** Log lines received but excluded by the filters (in flight before a change). */
   readonly logsFilteredOut: number;
+  /** Live events per second per topic (replayed events are not counted). */
   readonly eps: PerTopic<number>;
-  readonly totals: PerTopic<number>;
-  readonly totalEvents: number;
+  /** Every event received per topic, live or replayed. */
+  readonly received: PerTopic<number>;
+  readonly liveEvents: number;
+  readonly replayedEvents: number;
+  /** Producer → this page, over live events only. */
   readonly latency: LatencySummary;
-  readonly gaps: GapSummary;
-  readonly errors: ErrorSummary;
+  readonly gaps: { readonly count: number; readonly missedEvents: number };
+  /** Server errors and lost or failed connections. */
+  readonly errors: number;
+  readonly notices: readonly Notice[];
   readonly heartbeats: number;
+  readonly connections: Readonly<Record<StreamName, StreamConnection>>;
+  readonly summary: ConnectionSummary;
 }
 
 function isTopic(t: string): t is Topic {
   return (TOPICS as readonly string[]).includes(t);
+}
+
+function describeGap(gap: GapNotice): string {
+  const ranges = gap.missed
+    .map((r) => `${r.topic}/${r.partition} offsets ${r.firstOffset}–${r.lastOffset}`)
+    .join(", ");
+  const what = `${gap.missedEvents} events not delivered${gap.reason ? `: ${gap.reason}` : ""}`;
+  return ranges ? `${what} (${ranges})` : what;
+}
+
+export interface StoreOptions {
+  /** The gateway, named in the connection sentences. */
+  gatewayUrl: string;
+  /** Arrivals held before a flush is forced (a hidden tab gets few timers). */
+  maxPending?: number;
 }
 
 export class DashboardStore {
@@ -58,89 +113,122 @@ export class DashboardStore {
     social_feed: new RateMeter(),
     server_logs: new RateMeter(),
   };
-  private readonly totals: Record<Topic, number> = { stock_trades: 0, social_feed: 0, server_logs: 0 };
-  private totalEvents = 0;
+  private readonly received: Record<Topic, number> = { stock_trades: 0, social_feed: 0, server_logs: 0 };
+  private liveEvents = 0;
+  private replayedEvents = 0;
   private readonly latency = new LatencyWindow();
-  private gaps: GapSummary = { count: 0, missedEvents: 0, lastReason: "" };
-  private errors: ErrorSummary = { count: 0, last: "" };
+  private gaps = { count: 0, missedEvents: 0 };
+  private errors = 0;
+  private notices: readonly Notice[] = [];
+  private noticeSeq = 0;
   private heartbeats = 0;
-  private current: DashboardView | undefined;
+  private connections: Record<StreamName, StreamConnection> = {
+    trades: INITIAL_CONNECTION,
+    feed: INITIAL_CONNECTION,
+    logs: INITIAL_CONNECTION,
+  };
+  private readonly lastMessageAt: Record<StreamName, number | undefined> = {
+    trades: undefined,
+    feed: undefined,
+    logs: undefined,
+  };
+  private pendingTrades: Arrival<StockTrade>[] = [];
+  private pendingPosts: Arrival<SocialPost>[] = [];
+  private pendingLines: Arrival<LogEntry>[] = [];
+  private readonly maxPending: number;
 
-  /** Folds a batch of responses in, in arrival order. */
-  applyBatch(batch: readonly SubscribeResponse[], nowMs: number): void {
-    const trades: StockTrade[] = [];
-    const posts: SocialPost[] = [];
-    const lines: LogEntry[] = [];
-    const counts: Record<Topic, number> = { stock_trades: 0, social_feed: 0, server_logs: 0 };
-    for (const response of batch) {
-      const kind = response.kind;
-      switch (kind.case) {
-        case "event": {
-          const event = kind.value;
-          this.totalEvents++;
-          if (isTopic(event.topic)) counts[event.topic]++;
-          const produced = timestampMs(event.producedAt);
-          if (produced !== undefined) this.latency.add(nowMs - produced, nowMs);
-          const payload = event.payload;
-          if (payload.case === "stockTrade") trades.push(payload.value);
-          else if (payload.case === "socialPost") posts.push(payload.value);
-          else if (payload.case === "logEntry") lines.push(payload.value);
-          break;
-        }
-        case "gap":
-          this.gaps = {
-            count: this.gaps.count + 1,
-            missedEvents: this.gaps.missedEvents + Number(kind.value.missedEvents),
-            lastReason: kind.value.reason,
-          };
-          break;
-        case "error":
-          this.errors = {
-            count: this.errors.count + 1,
-            last: `${kind.value.code}: ${kind.value.message}`,
-          };
-          break;
-        case "heartbeat":
-          this.heartbeats++;
-          break;
-        default:
-          break;
-      }
+  constructor(private readonly options: StoreOptions) {
+    this.maxPending = options.maxPending ?? 20_000;
+  }
+
+  /** Takes one response of `stream`, delivered by an attempt opened at `openedMs`. */
+  ingest(stream: StreamName, response: SubscribeResponse, openedMs: number, nowMs: number): void {
+    this.lastMessageAt[stream] = nowMs;
+    const kind = response.kind;
+    switch (kind.case) {
+      case "event":
+        this.ingestEvent(kind.value, openedMs, nowMs);
+        break;
+      case "gap":
+        this.gaps = {
+          count: this.gaps.count + 1,
+          missedEvents: this.gaps.missedEvents + Number(kind.value.missedEvents),
+        };
+        this.notice(stream, "gap", describeGap(kind.value), nowMs);
+        break;
+      case "error":
+        this.errors++;
+        this.notice(stream, "error", `${kind.value.code}: ${kind.value.message}`, nowMs);
+        break;
+      case "reset":
+        this.notice(stream, "reset", `positions reset: ${kind.value.reason || "offsets started again"}`, nowMs);
+        break;
+      case "heartbeat":
+        this.heartbeats++;
+        break;
+      default:
+        break;
     }
-    for (const topic of TOPICS) {
-      this.totals[topic] += counts[topic];
-      this.rates[topic].add(counts[topic], nowMs);
+    if (this.pendingTrades.length + this.pendingPosts.length + this.pendingLines.length >= this.maxPending) {
+      this.flush(nowMs);
     }
-    this.trades.apply(trades);
-    this.feed.apply(posts);
-    this.logs.apply(lines, nowMs);
-    this.current = undefined;
   }
 
-  /** Records a transport-level failure (not a server StreamError) for the header. */
-  noteError(message: string): void {
-    this.errors = { count: this.errors.count + 1, last: message };
-    this.current = undefined;
+  /**
+   * A subscription's state changed. The first failure of an outage (a lost connection, or the
+   * first refused attempt) is an error and a notice; the retries that follow are not.
+   */
+  setStatus(stream: StreamName, report: StatusReport, nowMs: number): void {
+    const prev = this.connections[stream];
+    this.connections = { ...this.connections, [stream]: reduceConnection(prev, report, nowMs) };
+    if (report.status === "disconnected" && prev.failures === 0) {
+      this.errors++;
+      const what = prev.everConnected ? "connection lost" : "cannot connect";
+      this.notice(stream, "connection", `${what}: ${report.detail ?? "no reason given"}`, nowMs);
+    }
   }
 
-  setLogLevels(levels: ReadonlySet<LevelName>): void {
-    this.logs.setLevels(levels);
-    this.current = undefined;
+  /** Folds the arrivals taken since the last flush into the panels. */
+  flush(nowMs: number): void {
+    if (this.pendingTrades.length > 0) {
+      this.trades.apply(this.pendingTrades);
+      this.pendingTrades = [];
+    }
+    if (this.pendingPosts.length > 0) {
+      this.feed.apply(this.pendingPosts);
+      this.pendingPosts = [];
+    }
+    if (this.pendingLines.length > 0) {
+      this.logs.apply(this.pendingLines, nowMs);
+      this.pendingLines = [];
+    }
   }
 
-  /** Recomputes the time-dependent figures (rates decay to 0 when nothing arrives). */
-  refresh(): void {
-    this.current = undefined;
+  setLogsFilter(filter: LogsFilter, nowMs: number): void {
+    this.flush(nowMs);
+    this.logs.setFilter(filter);
   }
 
-  /** The current view; the same object until something changes. */
+  setAuthors(authors: readonly string[], nowMs: number): void {
+    this.flush(nowMs);
+    this.feed.setAuthors(authors);
+  }
+
+  /** A fresh view at `nowMs`; lists are the same arrays as before when nothing changed. */
   view(nowMs: number): DashboardView {
-    this.current ??= {
+    const connections: Record<StreamName, StreamConnection> = { ...this.connections };
+    for (const s of STREAMS) connections[s] = { ...connections[s], lastMessageAt: this.lastMessageAt[s] };
+    return {
+      nowMs,
       trades: this.trades.list(),
+      tradesWindowStartMs: this.trades.windowStartMs(),
+      bars: (symbol) => this.trades.bars(symbol),
       posts: this.feed.list(),
+      postsOldestSeq: this.feed.oldestSeq(),
       hashtags: this.feed.top(),
+      feedFilteredOut: this.feed.filteredOut,
       logs: this.logs.list(),
-      logLevels: this.logs.levels(),
+      logsOldestSeq: this.logs.oldestSeq(),
       errorRate: this.logs.errorRate(nowMs),
       logsFilteredOut: this.logs.filteredOut,
       eps: {
@@ -148,13 +236,40 @@ export class DashboardStore {
         social_feed: this.rates.social_feed.perSecond(nowMs),
         server_logs: this.rates.server_logs.perSecond(nowMs),
       },
-      totals: { ...this.totals },
-      totalEvents: this.totalEvents,
+      received: { ...this.received },
+      liveEvents: this.liveEvents,
+      replayedEvents: this.replayedEvents,
       latency: this.latency.summary(nowMs),
       gaps: this.gaps,
       errors: this.errors,
+      notices: this.notices,
       heartbeats: this.heartbeats,
+      connections,
+      summary: summarize(connections, nowMs, this.options.gatewayUrl),
     };
-    return this.current;
+  }
+
+  private ingestEvent(event: Event, openedMs: number, nowMs: number): void {
+    const producedMs = timestampMs(event.producedAt);
+    const replayed = isReplayed(producedMs, openedMs);
+    const topic = isTopic(event.topic) ? event.topic : undefined;
+    if (topic) this.received[topic]++;
+    if (replayed) {
+      this.replayedEvents++;
+    } else {
+      this.liveEvents++;
+      if (topic) this.rates[topic].add(1, nowMs);
+      if (producedMs !== undefined) this.latency.add(nowMs - producedMs, nowMs);
+    }
+    const where = { partition: event.partition, offset: event.offset, producedMs, replayed, receivedMs: nowMs };
+    const payload = event.payload;
+    if (payload.case === "stockTrade") this.pendingTrades.push({ ...where, payload: payload.value });
+    else if (payload.case === "socialPost") this.pendingPosts.push({ ...where, payload: payload.value });
+    else if (payload.case === "logEntry") this.pendingLines.push({ ...where, payload: payload.value });
+  }
+
+  private notice(stream: StreamName, kind: NoticeKind, text: string, nowMs: number): void {
+    const entry: Notice = { seq: ++this.noticeSeq, timeMs: nowMs, stream, kind, text: `${STREAM_LABELS[stream]}: ${text}` };
+    this.notices = [entry, ...this.notices].slice(0, MAX_NOTICES);
   }
 }
