@@ -183,8 +183,9 @@ async function sample(page) {
     out.total = topics.reduce((sum, t) => sum + Number(q(`eps-${t}`)?.getAttribute("data-total") ?? "NaN"), 0);
     out.live = Number(q("events-total")?.getAttribute("data-value") ?? "NaN");
     out.replayed = Number(q("events-replayed")?.getAttribute("data-value") ?? "NaN");
-    out.status = q("connection-status")?.getAttribute("data-status") ?? "";
-    out.transport = q("connection-status")?.getAttribute("data-transport") ?? "";
+    const status = q("connection-status");
+    out.status = status?.getAttribute("data-status") ?? status?.textContent ?? "";
+    out.transport = status?.getAttribute("data-transport") ?? q("transport-label")?.textContent ?? "";
     out.domNodes = document.getElementsByTagName("*").length;
     out.rows = {
       trades: document.querySelectorAll('[data-testid="trade-row"]').length,
@@ -232,7 +233,8 @@ async function main() {
     log(`opening ${url} for ${SECONDS} s (transport ${TRANSPORT}, a line every ${INTERVAL} s)`);
     await page.goto(url.toString(), { waitUntil: "load" });
     await page.waitForFunction(
-      () => Number(document.querySelector('[data-testid="events-total"]')?.getAttribute("data-value") ?? "0") > 0,
+      () =>
+        [...document.querySelectorAll('[data-testid^="eps-"]')].some((e) => Number(e.getAttribute("data-total") ?? "0") > 0),
       undefined,
       { timeout: 60_000, polling: 250 },
     );

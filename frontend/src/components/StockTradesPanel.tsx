@@ -41,7 +41,7 @@ const Row = memo(function Row({ row, onOpen }: { row: TradeRow; onOpen: (symbol:
         <span className="visually-hidden">{SIDE_WORDS[row.lastSide] || "unknown"}</span>
       </td>
       <td className="num col-qty">{formatInt(row.lastQuantity)}</td>
-      <td className={`num ${dir}`}>{formatSigned(row.change)}</td>
+      <td className={`num col-chg ${dir}`}>{formatSigned(row.change)}</td>
       <td className={`num ${dir}`}>{formatPercent(row.changePct)}</td>
       <td className="num col-count">{formatInt(row.count)}</td>
       <td className="spark col-spark">
@@ -128,18 +128,22 @@ export function StockTradesPanel({ live, view, transport, heartbeatMs, hiddenOnN
             <table className="trades">
               <thead>
                 <tr>
-                  <th scope="col">Symbol</th>
-                  <th scope="col" className="num">
+                  <th scope="col" className="col-sym">
+                    Symbol
+                  </th>
+                  <th scope="col" className="num col-last">
                     Last
                   </th>
-                  <th scope="col">Side</th>
+                  <th scope="col" className="col-side">
+                    Side
+                  </th>
                   <th scope="col" className="num col-qty">
                     Qty
                   </th>
-                  <th scope="col" className="num">
+                  <th scope="col" className="num col-chg">
                     Chg
                   </th>
-                  <th scope="col" className="num">
+                  <th scope="col" className="num col-pct">
                     Chg %
                   </th>
                   <th scope="col" className="num col-count">

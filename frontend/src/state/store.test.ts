@@ -10,7 +10,7 @@ const GW = "http://gw:8080";
 
 describe("DashboardStore", () => {
   it("routes events to the panels and computes the header figures", () => {
-    const s = new DashboardStore({ gatewayUrl: GW });
+    const s = new DashboardStore({ gatewayUrl: GW, figuresEveryMs: 0 });
     const now = 50_000;
     const opened = 10_000;
     s.ingest("trades", asResponse(tradeEvent("AAPL", 10, now - 40)), opened, now);
@@ -57,7 +57,7 @@ describe("DashboardStore", () => {
   });
 
   it("shows replayed events but leaves them out of rates, latency and the live count", () => {
-    const s = new DashboardStore({ gatewayUrl: GW });
+    const s = new DashboardStore({ gatewayUrl: GW, figuresEveryMs: 0 });
     const opened = 100_000;
     const now = 100_050;
     // A five-minute backfill and a resume: produced before the attempt opened.
@@ -77,7 +77,7 @@ describe("DashboardStore", () => {
   });
 
   it("counts lost connections as errors and tells the connection state", () => {
-    const s = new DashboardStore({ gatewayUrl: GW });
+    const s = new DashboardStore({ gatewayUrl: GW, figuresEveryMs: 0 });
     for (const stream of ["trades", "feed", "logs"] as const) s.setStatus(stream, { status: "connected" }, 0);
     expect(s.view(0).summary.state).toBe("connected");
     s.setStatus("logs", { status: "disconnected", detail: "WebSocket closed (code 1006)", retryInMs: 1_000 }, 5_000);
@@ -107,5 +107,21 @@ describe("isReplayed", () => {
     expect(isReplayed(1_000, 1_000)).toBe(false);
     expect(isReplayed(1_500, 1_000)).toBe(false);
     expect(isReplayed(undefined, 1_000)).toBe(false);
+  });
+});
+
+describe("DashboardStore figures", () => {
+  it("recomputes the figures at most once a second, the lists at every view", () => {
+    const s = new DashboardStore({ gatewayUrl: GW });
+    s.ingest("logs", asResponse(logEvent(LogLevel.INFO, 1_000)), 0, 1_000);
+    s.flush(1_000);
+    const first = s.view(1_000);
+    s.ingest("logs", asResponse(logEvent(LogLevel.INFO, 1_200)), 0, 1_200);
+    s.flush(1_250);
+    const soon = s.view(1_250);
+    expect(soon.logs).toHaveLength(2);
+    expect(soon.liveEvents).toBe(1);
+    expect(soon.latency).toBe(first.latency);
+    expect(s.view(2_000).liveEvents).toBe(2);
   });
 });

@@ -52,7 +52,23 @@ export interface Notice {
 
 const MAX_NOTICES = 50;
 
-export interface DashboardView {
+/** The figures of the header and the panel headings. */
+export interface Figures {
+  readonly errorRate: ErrorRate;
+  /** Live events per second per topic (replayed events are not counted). */
+  readonly eps: PerTopic<number>;
+  /** Every event received per topic, live or replayed. */
+  readonly received: PerTopic<number>;
+  readonly liveEvents: number;
+  readonly replayedEvents: number;
+  /** Producer → this page, over live events only. */
+  readonly latency: LatencySummary;
+  readonly gaps: { readonly count: number; readonly missedEvents: number };
+  /** Server errors and outages (the first failure of each). */
+  readonly errors: number;
+}
+
+export interface DashboardView extends Figures {
   readonly nowMs: number;
   readonly trades: readonly TradeRow[];
   /** When the trades window starts (the earliest open), for "change from the open". */
@@ -65,20 +81,8 @@ export interface DashboardView {
   readonly feedFilteredOut: number;
   readonly logs: readonly LogRow[];
   readonly logsOldestSeq: number | undefined;
-  readonly errorRate: ErrorRate;
   /** Log lines received but excluded by the filters (in flight before a change). */
   readonly logsFilteredOut: number;
-  /** Live events per second per topic (replayed events are not counted). */
-  readonly eps: PerTopic<number>;
-  /** Every event received per topic, live or replayed. */
-  readonly received: PerTopic<number>;
-  readonly liveEvents: number;
-  readonly replayedEvents: number;
-  /** Producer → this page, over live events only. */
-  readonly latency: LatencySummary;
-  readonly gaps: { readonly count: number; readonly missedEvents: number };
-  /** Server errors and lost or failed connections. */
-  readonly errors: number;
   readonly notices: readonly Notice[];
   readonly heartbeats: number;
   readonly connections: Readonly<Record<StreamName, StreamConnection>>;
@@ -102,6 +106,8 @@ export interface StoreOptions {
   gatewayUrl: string;
   /** Arrivals held before a flush is forced (a hidden tab gets few timers). */
   maxPending?: number;
+  /** How often the figures are recomputed (default 1 s). */
+  figuresEveryMs?: number;
 }
 
 export class DashboardStore {
@@ -136,9 +142,12 @@ export class DashboardStore {
   private pendingPosts: Arrival<SocialPost>[] = [];
   private pendingLines: Arrival<LogEntry>[] = [];
   private readonly maxPending: number;
+  private readonly figuresEveryMs: number;
+  private figuresCache: { at: number; figures: Figures } | undefined;
 
   constructor(private readonly options: StoreOptions) {
     this.maxPending = options.maxPending ?? 20_000;
+    this.figuresEveryMs = options.figuresEveryMs ?? 1_000;
   }
 
   /** Takes one response of `stream`, delivered by an attempt opened at `openedMs`. */
@@ -229,8 +238,23 @@ export class DashboardStore {
       feedFilteredOut: this.feed.filteredOut,
       logs: this.logs.list(),
       logsOldestSeq: this.logs.oldestSeq(),
-      errorRate: this.logs.errorRate(nowMs),
       logsFilteredOut: this.logs.filteredOut,
+      ...this.figures(nowMs),
+      notices: this.notices,
+      heartbeats: this.heartbeats,
+      connections,
+      summary: summarize(connections, nowMs, this.options.gatewayUrl),
+    };
+  }
+
+  /**
+   * The figures, recomputed at most every `figuresEveryMs`: a rate or a percentile that changes
+   * four times a second cannot be read, and an unchanged figure costs the page no layout.
+   */
+  private figures(nowMs: number): Figures {
+    if (this.figuresCache && nowMs - this.figuresCache.at < this.figuresEveryMs) return this.figuresCache.figures;
+    const figures: Figures = {
+      errorRate: this.logs.errorRate(nowMs),
       eps: {
         stock_trades: this.rates.stock_trades.perSecond(nowMs),
         social_feed: this.rates.social_feed.perSecond(nowMs),
@@ -242,11 +266,9 @@ export class DashboardStore {
       latency: this.latency.summary(nowMs),
       gaps: this.gaps,
       errors: this.errors,
-      notices: this.notices,
-      heartbeats: this.heartbeats,
-      connections,
-      summary: summarize(connections, nowMs, this.options.gatewayUrl),
     };
+    this.figuresCache = { at: nowMs, figures };
+    return figures;
   }
 
   private ingestEvent(event: Event, openedMs: number, nowMs: number): void {

@@ -48,9 +48,15 @@ describe("TradesState", () => {
     const bars = s.bars("Z");
     expect(bars.map((b) => b.time)).toEqual([3, 4, 5, 6, 7]);
     expect(bars[4]).toEqual({ time: 7, open: 17, high: 27, low: 17, close: 27, volume: 200 });
-    expect(s.list()[0]?.recent).toEqual([25, 26, 27]);
     expect(s.bars("Z")).toBe(bars); // the same array until Z trades again
     expect(s.bars("nope")).toEqual([]);
+    // The sparkline shows complete seconds only, and keeps its array while a second fills.
+    const recent = s.list()[0]?.recent;
+    expect(recent).toEqual([24, 25, 26]);
+    s.apply([trade("Z", 30, 7_950)]);
+    expect(s.list()[0]?.recent).toBe(recent);
+    s.apply([trade("Z", 31, 8_100)]);
+    expect(s.list()[0]?.recent).toEqual([25, 26, 30]);
   });
 
   it("evicts the least recently traded symbols beyond maxSymbols", () => {

@@ -38,7 +38,10 @@ export interface TradeRow {
   readonly lastSide: Side;
   readonly lastQuantity: number;
   readonly exchange: string;
-  /** Closes of the last `sparklineBars` bars, oldest first. */
+  /**
+   * Closes of the last `sparklineBars` complete seconds (every bar but the newest), oldest
+   * first: the same array until a second completes, so the sparkline redraws once a second.
+   */
   readonly recent: readonly number[];
   /** Order of the last update, for eviction. */
   readonly seq: number;
@@ -61,6 +64,8 @@ interface SymbolState {
   row: TradeRow;
   bars: PriceBar[];
   barsSnapshot: readonly PriceBar[] | undefined;
+  /** The second of the newest complete bar when `row.recent` was made. */
+  lastComplete: number | undefined;
 }
 
 export class TradesState {
@@ -140,10 +145,18 @@ export class TradesState {
       lastSide: sideOf(last.payload.side),
       lastQuantity: last.payload.quantity,
       exchange: last.payload.exchange,
-      recent: bars.slice(-this.options.sparklineBars).map((b) => b.close),
+      recent: this.recent(bars, prev),
       seq: ++this.seq,
     };
-    this.symbols.set(symbol, { row, bars, barsSnapshot: undefined });
+    this.symbols.set(symbol, { row, bars, barsSnapshot: undefined, lastComplete: bars[bars.length - 2]?.time });
+  }
+
+  private recent(bars: readonly PriceBar[], prev: SymbolState | undefined): readonly number[] {
+    const complete = bars.length - 1;
+    // A complete bar never changes (a late trade counts in the newest), so the same newest
+    // complete second means the same closes.
+    if (prev && bars[complete - 1]?.time === prev.lastComplete) return prev.row.recent;
+    return bars.slice(Math.max(0, complete - this.options.sparklineBars), complete).map((b) => b.close);
   }
 
   private evict(): void {
