@@ -15,7 +15,7 @@ import { Panel, PanelFigure, type PanelProps } from "./Panel";
 import { useLiveList } from "./useLiveList";
 import { useStream } from "./useStream";
 
-const POST_HEIGHT = 76;
+const POST_HEIGHT = 84;
 const rowHeight = (): number => POST_HEIGHT;
 
 const Post = memo(function Post({ post, onOpen }: { post: PostRow; onOpen: (post: PostRow) => void }) {

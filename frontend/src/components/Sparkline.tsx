@@ -1,4 +1,7 @@
-/** A tiny inline SVG line of recent prices: a glance, not a chart (the chart is a click away). */
+/**
+ * A tiny inline SVG line of recent prices: a glance, not a chart (the chart is a click away).
+ * It stretches to the width of its cell; the line keeps its thickness.
+ */
 import { memo } from "react";
 import { formatPrice } from "../format";
 
@@ -10,7 +13,7 @@ interface Props {
 
 export const Sparkline = memo(function Sparkline({ values, width = 88, height = 22 }: Props) {
   if (values.length < 2) {
-    return <svg className="sparkline" width={width} height={height} aria-hidden="true" />;
+    return <svg className="sparkline" width="100%" height={height} aria-hidden="true" />;
   }
   let min = Infinity;
   let max = -Infinity;
@@ -29,13 +32,14 @@ export const Sparkline = memo(function Sparkline({ values, width = 88, height = 
   return (
     <svg
       className={`sparkline ${trend}`}
-      width={width}
+      width="100%"
       height={height}
       viewBox={`0 0 ${width} ${height}`}
+      preserveAspectRatio="none"
       role="img"
       aria-label={`last minute from ${formatPrice(first)} to ${formatPrice(last)}`}
     >
-      <polyline points={points} fill="none" strokeWidth="1.5" strokeLinejoin="round" />
+      <polyline points={points} fill="none" strokeWidth="1.5" strokeLinejoin="round" vectorEffect="non-scaling-stroke" />
     </svg>
   );
 });

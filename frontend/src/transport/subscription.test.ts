@@ -188,6 +188,45 @@ describe("runSubscription", () => {
   });
 });
 
+describe("runSubscription and start points", () => {
+  it("goes on live only when the gateway accepts a start point and fails it before any event", async () => {
+    const unavailable = create(SubscribeResponseSchema, {
+      kind: { case: "error", value: { code: "UNAVAILABLE", message: "cannot read Kafka for this subscription's backfill" } },
+    });
+    const { transport, requests } = scripted([
+      { responses: [], fail: "connection refused", open: false },
+      { responses: [unavailable] },
+      { responses: [asResponse(logEvent(LogLevel.INFO))], fail: "reset" },
+      { responses: [] },
+    ]);
+    const controller = new AbortController();
+    const details: string[] = [];
+    let waits = 0;
+    const resume = new ResumeTracker();
+    await runSubscription({
+      transport,
+      request: create(SubscribeRequestSchema, { startAt: { point: { case: "last", value: { seconds: 300n } } } }),
+      resume,
+      signal: controller.signal,
+      onResponse: () => undefined,
+      onStatus: (r) => {
+        if (r.detail) details.push(r.detail);
+      },
+      wait: async () => {
+        if (++waits === 4) controller.abort();
+      },
+    });
+    // A refused connection says nothing about the start point; a failure after the gateway
+    // accepted the request does.
+    expect(requests.map((r) => r.startAt?.point.case)).toEqual(["last", "last", undefined, undefined]);
+    expect(details[1]).toBe(
+      "UNAVAILABLE: cannot read Kafka for this subscription's backfill — continuing with live events only",
+    );
+    // UNAVAILABLE is not about the positions: they are kept.
+    expect(requests[3]?.resumeFrom).toHaveLength(1);
+  });
+});
+
 describe("requestWithResume", () => {
   it("keeps every field of the wanted subscription and adds the positions", () => {
     const wanted = create(SubscribeRequestSchema, {

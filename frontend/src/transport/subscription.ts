@@ -46,10 +46,18 @@ export interface SubscriptionOptions {
   now?: () => number;
 }
 
-/** The request of one attempt: the wanted subscription (every field) plus where to resume. */
-export function requestWithResume(request: SubscribeRequest, resume: ResumeTracker): SubscribeRequest {
+/**
+ * The request of one attempt: the wanted subscription (every field) plus where to resume;
+ * without its start point once the gateway could not serve it (`liveOnly`).
+ */
+export function requestWithResume(
+  request: SubscribeRequest,
+  resume: ResumeTracker,
+  liveOnly = false,
+): SubscribeRequest {
   const attempt = clone(SubscribeRequestSchema, request);
   attempt.resumeFrom = resume.positions();
+  if (liveOnly) attempt.startAt = undefined;
   return attempt;
 }
 
@@ -58,10 +66,21 @@ function describe(err: unknown): string {
 }
 
 /** Refusals that may be about the resume positions (e.g. from before a gateway reset). */
-const REFUSED_CODES = new Set([Code.InvalidArgument, Code.OutOfRange, Code.FailedPrecondition]);
+const REFUSED_CODES = new Set(["INVALID_ARGUMENT", "OUT_OF_RANGE", "FAILED_PRECONDITION"]);
 
 /** Thrown to end an attempt the server refused with a StreamError frame (WebSocket). */
-class RefusedError extends Error {}
+class RefusedError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(`${code}: ${message}`);
+  }
+}
+
+/** The gRPC status name of a failure, e.g. "INVALID_ARGUMENT"; "" when it has none. */
+function statusName(err: unknown): string {
+  if (err instanceof RefusedError) return err.code;
+  if (err instanceof ConnectError) return Code[err.code].replace(/[A-Z]/g, (c, i: number) => (i ? "_" : "") + c).toUpperCase();
+  return "";
+}
 
 /** Runs the subscription until `signal` aborts; never rejects. */
 export async function runSubscription(options: SubscriptionOptions): Promise<void> {
@@ -70,6 +89,9 @@ export async function runSubscription(options: SubscriptionOptions): Promise<voi
   const now = options.now ?? Date.now;
   const silenceLimit = options.silenceLimitMs ?? silenceLimitMs(DEFAULT_HEARTBEAT_MS);
   let attempt = 0;
+  // Once the gateway accepted a request with a start point and then failed it before any event
+  // (it could not read that far back), the subscription goes on live only, rather than never.
+  let liveOnly = false;
   while (!signal.aborted) {
     onStatus({ status: "connecting" });
     let opened = false;
@@ -98,7 +120,7 @@ export async function runSubscription(options: SubscriptionOptions): Promise<voi
     let events = 0;
     let detail = "stream ended by the server";
     try {
-      const responses = transport.open(requestWithResume(request, resume), attemptController.signal, {
+      const responses = transport.open(requestWithResume(request, resume, liveOnly), attemptController.signal, {
         onOpen: markOpen,
       });
       for await (const response of responses) {
@@ -125,16 +147,18 @@ export async function runSubscription(options: SubscriptionOptions): Promise<voi
         onResponse(response, openedMs);
         if (kind.case === "error" && kind.value.code !== MALFORMED_FRAME_CODE && events === 0) {
           // The server refused the subscription and keeps the socket open: start again.
-          throw new RefusedError(`${kind.value.code}: ${kind.value.message}`);
+          throw new RefusedError(kind.value.code, kind.value.message);
         }
       }
     } catch (err) {
       detail = describe(err);
-      const refused =
-        err instanceof RefusedError || (err instanceof ConnectError && REFUSED_CODES.has(err.code));
       // If a request with resume positions was refused before any event, the positions may be
       // the reason (history reset): the next attempt subscribes from live instead.
-      if (refused && resuming && events === 0) resume.clear();
+      if (REFUSED_CODES.has(statusName(err)) && resuming && events === 0) resume.clear();
+      if (opened && events === 0 && request.startAt !== undefined && !liveOnly) {
+        liveOnly = true;
+        detail = `${detail} — continuing with live events only`;
+      }
     } finally {
       clearInterval(watchdog);
       signal.removeEventListener("abort", stopAttempt);
