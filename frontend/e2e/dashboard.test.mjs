@@ -168,10 +168,59 @@ test("StreamWeaver dashboard, end to end", { timeout: 420_000 }, async (t) => {
       for (const topic of TOPICS) assert.ok(f.eps[topic] > 0, `eps-${topic} is ${f.eps[topic]}`);
       // The trades board states its reference and shows the side as B or S.
       const reference = await page.locator('[data-testid="trades-reference"]').textContent();
-      assert.match(reference ?? "", /from the open: each symbol's first trade (since \d\d:\d\d:\d\d|on this page)/);
+      assert.match(reference ?? "", /from the open: each symbol.s first trade (since \d\d:\d\d:\d\d|on this page)\./);
       const sides = await page.locator('[data-testid="trade-row"] .side [aria-hidden]').allTextContents();
       assert.ok(sides.every((s) => s === "B" || s === "S"), `sides: ${sides.join(",")}`);
       await shot(page, "1440x900");
+    });
+
+    await t.test("the trades board is filled when the page opens", async () => {
+      // Does the gateway serve start points? Ask it the way the board does, over a WebSocket.
+      const wsUrl = new URL(GATEWAY_URL ?? DASHBOARD_URL.replace(/:\d+$/, ":8080"));
+      wsUrl.protocol = wsUrl.protocol === "https:" ? "wss:" : "ws:";
+      wsUrl.pathname = "/ws";
+      const servesStartAt = await page.evaluate(
+        (url) =>
+          new Promise((resolve) => {
+            const ws = new WebSocket(url);
+            const asked = Date.now();
+            const done = (answer) => {
+              resolve(answer);
+              ws.close();
+            };
+            ws.onopen = () => ws.send(JSON.stringify({ topics: ["stock_trades"], startAt: { last: "60s" } }));
+            ws.onmessage = (m) => {
+              const r = JSON.parse(m.data);
+              const at = r.event?.producedAt;
+              if (at) done(Date.parse(at.replace(/(\.\d{3})\d*Z$/, "$1Z")) < asked - 2_000);
+              else if (r.error) done(false);
+            };
+            setTimeout(() => done(false), 15_000);
+          }),
+        wsUrl.toString(),
+      );
+      const fresh = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+      try {
+        const opened = Date.now();
+        await fresh.goto(url.toString(), { waitUntil: "load" });
+        await fresh.locator('[data-testid="trade-row"]').first().waitFor({ timeout: 15_000 });
+        const filledMs = Date.now() - opened;
+        const reference = (await fresh.locator('[data-testid="trades-reference"]').textContent()) ?? "";
+        t.diagnostic(`gateway serves startAt: ${servesStartAt}; board filled ${filledMs} ms after opening; "${reference}"`);
+        if (servesStartAt) {
+          // The open is the first trade of the five minutes asked for: well before the page opened.
+          const [, hh, mm, ss] = /since (\d\d):(\d\d):(\d\d)/.exec(reference) ?? [];
+          assert.ok(hh, `the reference names a time: ${reference}`);
+          const d = new Date(opened);
+          const openedSec = d.getHours() * 3600 + d.getMinutes() * 60 + d.getSeconds();
+          const sinceSec = Number(hh) * 3600 + Number(mm) * 60 + Number(ss);
+          const before = (openedSec - sinceSec + 86_400) % 86_400;
+          assert.ok(before >= 3, `the window starts ${before} s before the page opened`);
+          assert.ok(Number(await fresh.locator('[data-testid="events-replayed"]').getAttribute("data-value")) > 0);
+        }
+      } finally {
+        await fresh.close();
+      }
     });
 
     await t.test("the accessibility tree names the regions and the connection status", async () => {
@@ -225,6 +274,9 @@ test("StreamWeaver dashboard, end to end", { timeout: 420_000 }, async (t) => {
     });
 
     await t.test("a click opens the full log line, a post, and a symbol's chart", async () => {
+      // The pointer over the list pauses it, so the first row stays the first row.
+      await page.locator('[data-testid="log-list"]').hover();
+      await page.waitForFunction(() => document.querySelector('[data-testid="logs-status"]')?.getAttribute("data-paused") === "true", undefined, { timeout: 5_000 });
       const row = page.locator('[data-testid="log-row"]').first();
       const seq = await row.getAttribute("data-seq");
       await row.click();

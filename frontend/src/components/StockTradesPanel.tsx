@@ -54,33 +54,40 @@ const Row = memo(function Row({ row, onOpen }: { row: TradeRow; onOpen: (symbol:
 function ChartDetail({ row }: { row: TradeRow }) {
   const dir = direction(row.change);
   return (
-    <dl className="chart-figures">
-      <div>
-        <dt>Last</dt>
-        <dd className="num">{formatPrice(row.lastPrice)}</dd>
-      </div>
-      <div>
-        <dt>Open (first trade {formatTime(row.openTimeMs)})</dt>
-        <dd className="num">{formatPrice(row.openPrice)}</dd>
-      </div>
-      <div>
-        <dt>Change from open</dt>
-        <dd className={`num ${dir}`}>
-          {formatSigned(row.change)} ({formatPercent(row.changePct)})
-        </dd>
-      </div>
-      <div>
-        <dt>Last trade</dt>
-        <dd className="num">
-          {row.lastSide ? SIDE_WORDS[row.lastSide] : UNKNOWN} {formatInt(row.lastQuantity)} @ {formatPrice(row.lastPrice)}
-          {row.exchange ? ` on ${row.exchange}` : ""} at {formatTime(row.lastTimeMs)}
-        </dd>
-      </div>
-      <div>
-        <dt>Trades in window</dt>
-        <dd className="num">{formatInt(row.count)}</dd>
-      </div>
-    </dl>
+    <>
+      <dl className="chart-figures">
+        <div>
+          <dt>Last</dt>
+          <dd className="num">{formatPrice(row.lastPrice)}</dd>
+        </div>
+        <div>
+          <dt>Open (first trade {formatTime(row.openTimeMs)})</dt>
+          <dd className="num">{formatPrice(row.openPrice)}</dd>
+        </div>
+        <div>
+          <dt>Change from open</dt>
+          <dd className={`num ${dir}`}>
+            {formatSigned(row.change)} ({formatPercent(row.changePct)})
+          </dd>
+        </div>
+        <div>
+          <dt>Last trade</dt>
+          <dd className="num">
+            {row.lastSide ? SIDE_WORDS[row.lastSide] : UNKNOWN} {formatInt(row.lastQuantity)} @{" "}
+            {formatPrice(row.lastPrice)}
+            {row.exchange ? ` on ${row.exchange}` : ""} at {formatTime(row.lastTimeMs)}
+          </dd>
+        </div>
+        <div>
+          <dt>Trades in window</dt>
+          <dd className="num">{formatInt(row.count)}</dd>
+        </div>
+      </dl>
+      <p className="chart-note muted">
+        The window starts with the last {TRADES_BACKFILL_MS / 60_000} minutes the page asked for when it opened, or at
+        its first trade if the gateway could not serve them.
+      </p>
+    </>
   );
 }
 
@@ -117,8 +124,8 @@ export function StockTradesPanel({ live, view, transport, heartbeatMs, hiddenOnN
           <>
             since <span className="num">{formatTime(since)}</span>
           </>
-        )}{" "}
-        (the page asks for the last {TRADES_BACKFILL_MS / 60_000} min). Side: B buy, S sell. A symbol opens its chart.
+        )}
+        .
       </p>
       <div className="panel-data">
         <div className="scroller board" role="region" aria-label="Stock trades board" tabIndex={0}>
@@ -135,7 +142,8 @@ export function StockTradesPanel({ live, view, transport, heartbeatMs, hiddenOnN
                     Last
                   </th>
                   <th scope="col" className="col-side">
-                    Side
+                    <span aria-hidden="true">B/S</span>
+                    <span className="visually-hidden">Side</span>
                   </th>
                   <th scope="col" className="num col-qty">
                     Qty
