@@ -4,7 +4,7 @@ import { LogLevel } from "../gen/streamweaver/v1/events_pb";
 import { SubscribeResponseSchema } from "../gen/streamweaver/v1/stream_pb";
 import { asResponse, logEvent, postEvent, tradeEvent } from "../test/fixtures";
 import { isReplayed } from "./replay";
-import { DashboardStore } from "./store";
+import { DashboardStore, ListPace } from "./store";
 
 const GW = "http://gw:8080";
 
@@ -123,5 +123,21 @@ describe("DashboardStore figures", () => {
     expect(soon.liveEvents).toBe(1);
     expect(soon.latency).toBe(first.latency);
     expect(s.view(2_000).liveEvents).toBe(2);
+  });
+});
+
+describe("ListPace", () => {
+  const rows = (top: number) => Array.from({ length: 5 }, (_, i) => ({ seq: top - i }));
+  it("shows a slow list at every redraw, a flood at most every floodEveryMs", () => {
+    const pace = new ListPace<{ seq: number }>(50, 500);
+    const a = rows(10);
+    expect(pace.rows(a, 0)).toBe(a);
+    const b = rows(30); // 20 new rows: a reader can follow
+    expect(pace.rows(b, 250)).toBe(b);
+    const c = rows(200); // 170 new rows in 250 ms: a flood
+    expect(pace.rows(c, 500)).toBe(b);
+    expect(pace.rows(c, 750)).toBe(c);
+    const d = rows(150); // fewer (a filter narrowed the list): shown at once
+    expect(pace.rows(d, 800)).toBe(d);
   });
 });

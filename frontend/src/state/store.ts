@@ -110,6 +110,35 @@ export interface StoreOptions {
   figuresEveryMs?: number;
 }
 
+/**
+ * How often a live list's rows change on screen. A list that gains more rows between two
+ * redraws than a screen holds is a flood no eye can follow (it is read paused): it changes at
+ * most every `floodEveryMs`, which halves the page's layout work at a thousand events a second.
+ * A list that moves slower changes at every redraw.
+ */
+export class ListPace<T extends { readonly seq: number }> {
+  private shown: readonly T[] | undefined;
+  private shownAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly floodRows = 50,
+    private readonly floodEveryMs = 500,
+  ) {}
+
+  rows(current: readonly T[], nowMs: number): readonly T[] {
+    const shown = this.shown;
+    if (shown && current !== shown && nowMs - this.shownAt < this.floodEveryMs) {
+      const gained = (current[0]?.seq ?? 0) - (shown[0]?.seq ?? 0);
+      if (gained > this.floodRows) return shown;
+    }
+    if (current !== shown) {
+      this.shown = current;
+      this.shownAt = nowMs;
+    }
+    return current;
+  }
+}
+
 export class DashboardStore {
   private readonly trades = new TradesState();
   private readonly feed = new FeedState();
@@ -143,6 +172,8 @@ export class DashboardStore {
   private pendingLines: Arrival<LogEntry>[] = [];
   private readonly maxPending: number;
   private readonly figuresEveryMs: number;
+  private readonly postsPace = new ListPace<PostRow>();
+  private readonly logsPace = new ListPace<LogRow>();
   private figuresCache: { at: number; figures: Figures } | undefined;
 
   constructor(private readonly options: StoreOptions) {
@@ -232,11 +263,11 @@ export class DashboardStore {
       trades: this.trades.list(),
       tradesWindowStartMs: this.trades.windowStartMs(),
       bars: (symbol) => this.trades.bars(symbol),
-      posts: this.feed.list(),
+      posts: this.postsPace.rows(this.feed.list(), nowMs),
       postsOldestSeq: this.feed.oldestSeq(),
       hashtags: this.feed.top(),
       feedFilteredOut: this.feed.filteredOut,
-      logs: this.logs.list(),
+      logs: this.logsPace.rows(this.logs.list(), nowMs),
       logsOldestSeq: this.logs.oldestSeq(),
       logsFilteredOut: this.logs.filteredOut,
       ...this.figures(nowMs),
