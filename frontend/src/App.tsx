@@ -49,7 +49,7 @@ export function App() {
   }, []);
   const showNotices = useCallback(() => setNoticesOpen(true), []);
 
-  const panel = { live, view, transport: transports[transport], heartbeatMs: config.heartbeatMs };
+  const panel = { live, transport: transports[transport], heartbeatMs: config.heartbeatMs };
   return (
     <div className="app" data-transport={transport} data-connection={view.summary.state}>
       <Header
@@ -74,9 +74,9 @@ export function App() {
         ))}
       </nav>
       <main className="grid">
-        <StockTradesPanel {...panel} hiddenOnNarrow={narrowShown !== "trades"} />
-        <SocialFeedPanel {...panel} hiddenOnNarrow={narrowShown !== "feed"} />
-        <ServerLogsPanel {...panel} hiddenOnNarrow={narrowShown !== "logs"} />
+        <StockTradesPanel {...panel} data={view.tradesPanel} hiddenOnNarrow={narrowShown !== "trades"} />
+        <SocialFeedPanel {...panel} data={view.feedPanel} hiddenOnNarrow={narrowShown !== "feed"} />
+        <ServerLogsPanel {...panel} data={view.logsPanel} hiddenOnNarrow={narrowShown !== "logs"} />
       </main>
       <NoticesDialog open={noticesOpen} notices={view.notices} onClose={() => setNoticesOpen(false)} />
     </div>

@@ -40,7 +40,7 @@ describe("LiveDashboard", () => {
     expect(clock.scheduled()).toBeLessThanOrEqual(1);
     // What arrived after the last redraw is drawn by the next one.
     clock.advance(250);
-    expect(live.getSnapshot().logs).toHaveLength(100);
+    expect(live.getSnapshot().logsPanel.rows).toHaveLength(100);
     expect(clock.scheduled()).toBe(0);
   });
 

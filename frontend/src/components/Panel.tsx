@@ -5,12 +5,12 @@
  */
 import type { ReactNode } from "react";
 import type { LiveDashboard } from "../live";
-import type { DashboardView } from "../state/store";
 import type { StreamTransport } from "../transport/types";
 
-export interface PanelProps {
+/** What the app gives a panel: its own slice of the view (`data`), so an unchanged panel is not re-rendered. */
+export interface PanelProps<Data> {
   live: LiveDashboard;
-  view: DashboardView;
+  data: Data;
   transport: StreamTransport;
   heartbeatMs: number;
   /** On narrow screens only one panel shows at a time. */

@@ -7,8 +7,8 @@
 import { memo, useCallback, useMemo, useState } from "react";
 import { formatClock, formatDateTime, formatMs, formatRate, UNKNOWN } from "../format";
 import { logsRequest } from "../requests";
-import { isDown } from "../state/connection";
 import { LEVELS, type LevelName, type LogRow, type LogsFilter } from "../state/logs";
+import type { LogsPanelView } from "../state/store";
 import { parseNames } from "../state/search";
 import { LiveListBody, RowOrigin } from "./LiveListBody";
 import { NamesField, PauseButton, SearchField, useSeenNames } from "./LiveListControls";
@@ -73,7 +73,13 @@ function LogDetail({ line }: { line: LogRow }) {
   );
 }
 
-export function ServerLogsPanel({ live, view, transport, heartbeatMs, hiddenOnNarrow }: PanelProps) {
+export const ServerLogsPanel = memo(function ServerLogsPanel({
+  live,
+  data,
+  transport,
+  heartbeatMs,
+  hiddenOnNarrow,
+}: PanelProps<LogsPanelView>) {
   const [filter, setFilter] = useState<LogsFilter>(() => ({ levels: new Set(LEVELS), services: [] }));
   const request = useMemo(() => logsRequest(filter), [filter]);
   useStream(live, "logs", transport, request, heartbeatMs);
@@ -104,12 +110,12 @@ export function ServerLogsPanel({ live, view, transport, heartbeatMs, hiddenOnNa
       (filter.services.length === 0 || filter.services.includes(row.service)),
     [filter],
   );
-  const list = useLiveList(view.logs, view.logsOldestSeq, keep);
-  const services = useSeenNames(view.logs, (row) => row.service);
+  const list = useLiveList(data.rows, data.oldestSeq, keep);
+  const services = useSeenNames(data.rows, (row) => row.service);
 
-  const stale = isDown(view.connections.logs, view.nowMs);
+  const stale = data.stale;
   const allLevels = filter.levels.size === LEVELS.length;
-  const rate = view.errorRate;
+  const rate = data.errorRate;
   const errorRate = stale || !allLevels || Number.isNaN(rate.percent) ? UNKNOWN : `${rate.percent.toFixed(1)}%`;
   return (
     <Panel
@@ -119,7 +125,7 @@ export function ServerLogsPanel({ live, view, transport, heartbeatMs, hiddenOnNa
       testId="panel-server-logs"
       stale={stale}
       hiddenOnNarrow={hiddenOnNarrow}
-      extraData={{ "client-filtered": view.logsFilteredOut }}
+      extraData={{ "client-filtered": data.filteredOut }}
       figures={
         <>
           <PanelFigure
@@ -128,7 +134,7 @@ export function ServerLogsPanel({ live, view, transport, heartbeatMs, hiddenOnNa
             testId="error-rate"
             hot={!stale && allLevels && rate.percent >= 5}
           />
-          <PanelFigure label="lines/s" value={stale ? UNKNOWN : formatRate(view.eps.server_logs)} />
+          <PanelFigure label="lines/s" value={stale ? UNKNOWN : formatRate(data.eps)} />
         </>
       }
     >
@@ -188,4 +194,4 @@ export function ServerLogsPanel({ live, view, transport, heartbeatMs, hiddenOnNa
       />
     </Panel>
   );
-}
+});

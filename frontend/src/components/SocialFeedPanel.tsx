@@ -6,8 +6,8 @@
 import { memo, useCallback, useMemo, useState } from "react";
 import { formatClock, formatDateTime, formatInt, formatRate, UNKNOWN } from "../format";
 import { feedRequest } from "../requests";
-import { isDown } from "../state/connection";
 import type { PostRow } from "../state/feed";
+import type { FeedPanelView } from "../state/store";
 import { parseNames } from "../state/search";
 import { LiveListBody, RowOrigin } from "./LiveListBody";
 import { NamesField, PauseButton, SearchField, useSeenNames } from "./LiveListControls";
@@ -64,7 +64,13 @@ function PostDetail({ post }: { post: PostRow }) {
   );
 }
 
-export function SocialFeedPanel({ live, view, transport, heartbeatMs, hiddenOnNarrow }: PanelProps) {
+export const SocialFeedPanel = memo(function SocialFeedPanel({
+  live,
+  data,
+  transport,
+  heartbeatMs,
+  hiddenOnNarrow,
+}: PanelProps<FeedPanelView>) {
   const [authors, setAuthors] = useState<readonly string[]>([]);
   const request = useMemo(() => feedRequest(authors), [authors]);
   useStream(live, "feed", transport, request, heartbeatMs);
@@ -78,10 +84,10 @@ export function SocialFeedPanel({ live, view, transport, heartbeatMs, hiddenOnNa
     [live],
   );
   const keep = useCallback((p: PostRow) => authors.length === 0 || authors.includes(p.author), [authors]);
-  const list = useLiveList(view.posts, view.postsOldestSeq, keep);
-  const seenAuthors = useSeenNames(view.posts, (post) => post.author);
+  const list = useLiveList(data.rows, data.oldestSeq, keep);
+  const seenAuthors = useSeenNames(data.rows, (post) => post.author);
 
-  const stale = isDown(view.connections.feed, view.nowMs);
+  const stale = data.stale;
   return (
     <Panel
       id="feed"
@@ -90,15 +96,15 @@ export function SocialFeedPanel({ live, view, transport, heartbeatMs, hiddenOnNa
       testId="panel-social-feed"
       stale={stale}
       hiddenOnNarrow={hiddenOnNarrow}
-      extraData={{ "client-filtered": view.feedFilteredOut }}
-      figures={<PanelFigure label="posts/s" value={stale ? UNKNOWN : formatRate(view.eps.social_feed)} />}
+      extraData={{ "client-filtered": data.filteredOut }}
+      figures={<PanelFigure label="posts/s" value={stale ? UNKNOWN : formatRate(data.eps)} />}
     >
       <div className="top-hashtags" data-testid="top-hashtags">
         <span className="top-hashtags-label">Top hashtags (last 300 posts)</span>
-        {view.hashtags.length === 0 ? (
+        {data.hashtags.length === 0 ? (
           <span className="muted">none yet</span>
         ) : (
-          view.hashtags.map((h) => (
+          data.hashtags.map((h) => (
             <span className="chip chip-top" key={h.tag}>
               #{h.tag} <b>{h.count}</b>
             </span>
@@ -135,4 +141,4 @@ export function SocialFeedPanel({ live, view, transport, heartbeatMs, hiddenOnNa
       />
     </Panel>
   );
-}
+});

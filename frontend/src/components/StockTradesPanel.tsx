@@ -16,7 +16,7 @@ import {
   UNKNOWN,
 } from "../format";
 import { tradesRequest, TRADES_BACKFILL_MS } from "../requests";
-import { isDown } from "../state/connection";
+import type { TradesPanelView } from "../state/store";
 import type { TradeRow } from "../state/trades";
 import { Dialog } from "./Dialog";
 import { Panel, PanelFigure, type PanelProps } from "./Panel";
@@ -29,22 +29,22 @@ const SIDE_WORDS = { B: "buy", S: "sell", "": "" } as const;
 const Row = memo(function Row({ row, onOpen }: { row: TradeRow; onOpen: (symbol: string) => void }) {
   const dir = direction(row.change);
   return (
-    <tr data-testid="trade-row" data-symbol={row.symbol}>
-      <th scope="row" className="symbol">
+    <tr role="row" data-testid="trade-row" data-symbol={row.symbol}>
+      <th scope="row" role="rowheader" className="symbol col-sym">
         <button type="button" className="symbol-button" data-testid={`symbol-${row.symbol}`} onClick={() => onOpen(row.symbol)}>
           {row.symbol}
         </button>
       </th>
-      <td className="num last">{formatPrice(row.lastPrice)}</td>
-      <td className={`side side-${row.lastSide || "none"}`}>
+      <td role="cell" className="num last col-last">{formatPrice(row.lastPrice)}</td>
+      <td role="cell" className={`side col-side side-${row.lastSide || "none"}`}>
         <span aria-hidden="true">{row.lastSide || UNKNOWN}</span>
         <span className="visually-hidden">{SIDE_WORDS[row.lastSide] || "unknown"}</span>
       </td>
-      <td className="num col-qty">{formatInt(row.lastQuantity)}</td>
-      <td className={`num col-chg ${dir}`}>{formatSigned(row.change)}</td>
-      <td className={`num ${dir}`}>{formatPercent(row.changePct)}</td>
-      <td className="num col-count">{formatInt(row.count)}</td>
-      <td className="spark col-spark">
+      <td role="cell" className="num col-qty">{formatInt(row.lastQuantity)}</td>
+      <td role="cell" className={`num col-chg ${dir}`}>{formatSigned(row.change)}</td>
+      <td role="cell" className={`num col-pct ${dir}`}>{formatPercent(row.changePct)}</td>
+      <td role="cell" className="num col-count">{formatInt(row.count)}</td>
+      <td role="cell" className="spark col-spark">
         <Sparkline values={row.recent} />
       </td>
     </tr>
@@ -91,16 +91,22 @@ function ChartDetail({ row }: { row: TradeRow }) {
   );
 }
 
-export function StockTradesPanel({ live, view, transport, heartbeatMs, hiddenOnNarrow }: PanelProps) {
+export const StockTradesPanel = memo(function StockTradesPanel({
+  live,
+  data,
+  transport,
+  heartbeatMs,
+  hiddenOnNarrow,
+}: PanelProps<TradesPanelView>) {
   const request = useMemo(() => tradesRequest(), []);
   useStream(live, "trades", transport, request, heartbeatMs);
   const [symbol, setSymbol] = useState<string | undefined>();
   const onOpen = useCallback((s: string) => setSymbol(s), []);
 
-  const stale = isDown(view.connections.trades, view.nowMs);
-  const rows = view.trades;
+  const stale = data.stale;
+  const rows = data.rows;
   const openRow = symbol === undefined ? undefined : rows.find((r) => r.symbol === symbol);
-  const since = view.tradesWindowStartMs;
+  const since = data.windowStartMs;
   return (
     <Panel
       id="trades"
@@ -112,7 +118,7 @@ export function StockTradesPanel({ live, view, transport, heartbeatMs, hiddenOnN
       figures={
         <>
           <PanelFigure label="symbols" value={formatInt(rows.length)} />
-          <PanelFigure label="trades/s" value={stale ? UNKNOWN : formatRate(view.eps.stock_trades)} />
+          <PanelFigure label="trades/s" value={stale ? UNKNOWN : formatRate(data.eps)} />
         </>
       }
     >
@@ -132,37 +138,37 @@ export function StockTradesPanel({ live, view, transport, heartbeatMs, hiddenOnN
           {rows.length === 0 ? (
             <p className="empty">{stale ? "No trades: not connected." : "Waiting for trades…"}</p>
           ) : (
-            <table className="trades">
-              <thead>
-                <tr>
-                  <th scope="col" className="col-sym">
+            <table className="trades" role="table" aria-label="Last trade per symbol">
+              <thead role="rowgroup">
+                <tr role="row">
+                  <th scope="col" role="columnheader" className="col-sym">
                     Symbol
                   </th>
-                  <th scope="col" className="num col-last">
+                  <th scope="col" role="columnheader" className="num col-last">
                     Last
                   </th>
-                  <th scope="col" className="col-side">
+                  <th scope="col" role="columnheader" className="col-side">
                     <span aria-hidden="true">B/S</span>
                     <span className="visually-hidden">Side</span>
                   </th>
-                  <th scope="col" className="num col-qty">
+                  <th scope="col" role="columnheader" className="num col-qty">
                     Qty
                   </th>
-                  <th scope="col" className="num col-chg">
+                  <th scope="col" role="columnheader" className="num col-chg">
                     Chg
                   </th>
-                  <th scope="col" className="num col-pct">
+                  <th scope="col" role="columnheader" className="num col-pct">
                     Chg %
                   </th>
-                  <th scope="col" className="num col-count">
+                  <th scope="col" role="columnheader" className="num col-count">
                     Trades
                   </th>
-                  <th scope="col" className="col-spark">
+                  <th scope="col" role="columnheader" className="col-spark">
                     Last 60 s
                   </th>
                 </tr>
               </thead>
-              <tbody>
+              <tbody role="rowgroup">
                 {rows.map((row) => (
                   <Row key={row.symbol} row={row} onOpen={onOpen} />
                 ))}
@@ -181,7 +187,7 @@ export function StockTradesPanel({ live, view, transport, heartbeatMs, hiddenOnN
         {symbol && openRow ? (
           <>
             <ChartDetail row={openRow} />
-            <PriceChart symbol={symbol} bars={view.bars(symbol)} openPrice={openRow.openPrice} />
+            <PriceChart symbol={symbol} bars={data.bars(symbol)} openPrice={openRow.openPrice} />
           </>
         ) : (
           <p className="empty">No trades of {symbol} in the window.</p>
@@ -189,4 +195,4 @@ export function StockTradesPanel({ live, view, transport, heartbeatMs, hiddenOnN
       </Dialog>
     </Panel>
   );
-}
+});

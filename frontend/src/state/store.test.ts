@@ -34,12 +34,12 @@ describe("DashboardStore", () => {
     s.ingest("feed", create(SubscribeResponseSchema, { kind: { case: "error", value: { code: "INVALID_ARGUMENT", message: "bad" } } }), opened, now);
     s.ingest("logs", create(SubscribeResponseSchema, { kind: { case: "heartbeat", value: {} } }), opened, now);
     // Nothing reaches the panels before a flush; the figures that need arrival times are in.
-    expect(s.view(now).logs).toHaveLength(0);
+    expect(s.view(now).logsPanel.rows).toHaveLength(0);
     s.flush(now);
     const v = s.view(now);
-    expect(v.trades).toHaveLength(1);
-    expect(v.posts).toHaveLength(1);
-    expect(v.logs).toHaveLength(1);
+    expect(v.tradesPanel.rows).toHaveLength(1);
+    expect(v.feedPanel.rows).toHaveLength(1);
+    expect(v.logsPanel.rows).toHaveLength(1);
     expect(v.received).toEqual({ stock_trades: 1, social_feed: 1, server_logs: 1 });
     expect(v.liveEvents).toBe(3);
     expect(v.replayedEvents).toBe(0);
@@ -72,8 +72,8 @@ describe("DashboardStore", () => {
     expect(v.received).toEqual({ stock_trades: 1, social_feed: 0, server_logs: 2 });
     expect(v.eps.stock_trades).toBe(0);
     expect(v.latency).toEqual({ p50: 30, p95: 30, samples: 1 });
-    expect(v.trades).toHaveLength(1);
-    expect(v.logs.map((l) => l.replayed)).toEqual([false, true]);
+    expect(v.tradesPanel.rows).toHaveLength(1);
+    expect(v.logsPanel.rows.map((l) => l.replayed)).toEqual([false, true]);
   });
 
   it("counts lost connections as errors and tells the connection state", () => {
@@ -97,7 +97,7 @@ describe("DashboardStore", () => {
   it("applies what it holds once too much waits for a flush (a hidden tab)", () => {
     const s = new DashboardStore({ gatewayUrl: GW, maxPending: 10 });
     for (let i = 0; i < 25; i++) s.ingest("logs", asResponse(logEvent(LogLevel.INFO, 1)), 0, 5);
-    expect(s.view(5).logs).toHaveLength(20);
+    expect(s.view(5).logsPanel.rows).toHaveLength(20);
   });
 });
 
@@ -119,7 +119,7 @@ describe("DashboardStore figures", () => {
     s.ingest("logs", asResponse(logEvent(LogLevel.INFO, 1_200)), 0, 1_200);
     s.flush(1_250);
     const soon = s.view(1_250);
-    expect(soon.logs).toHaveLength(2);
+    expect(soon.logsPanel.rows).toHaveLength(2);
     expect(soon.liveEvents).toBe(1);
     expect(soon.latency).toBe(first.latency);
     expect(s.view(2_000).liveEvents).toBe(2);
@@ -139,5 +139,25 @@ describe("ListPace", () => {
     expect(pace.rows(c, 750)).toBe(c);
     const d = rows(150); // fewer (a filter narrowed the list): shown at once
     expect(pace.rows(d, 800)).toBe(d);
+  });
+});
+
+describe("DashboardStore turns", () => {
+  it("takes one panel's new rows per view, in turn, and keeps the others' objects", () => {
+    const s = new DashboardStore({ gatewayUrl: GW, figuresEveryMs: 60_000 });
+    const first = s.view(0);
+    s.ingest("logs", asResponse(logEvent(LogLevel.INFO, 1)), 0, 1);
+    s.ingest("feed", asResponse(postEvent("ann", [], 1)), 0, 1);
+    s.flush(1);
+    expect(s.nextUnshown(undefined)).toBe("feed");
+    const v1 = s.view(2, "feed");
+    expect(v1.feedPanel.rows).toHaveLength(1);
+    expect(v1.logsPanel).toBe(first.logsPanel); // not its turn: the same object, no redraw
+    expect(v1.tradesPanel).toBe(first.tradesPanel);
+    expect(s.nextUnshown("feed")).toBe("logs");
+    const v2 = s.view(3, "logs");
+    expect(v2.logsPanel.rows).toHaveLength(1);
+    expect(v2.feedPanel).toBe(v1.feedPanel);
+    expect(s.nextUnshown("logs")).toBeUndefined();
   });
 });

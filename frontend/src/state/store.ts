@@ -12,6 +12,7 @@ import type { StatusReport } from "../transport/types";
 import type { Arrival } from "./arrival";
 import {
   INITIAL_CONNECTION,
+  isDown,
   reduceConnection,
   STREAM_LABELS,
   STREAMS,
@@ -68,25 +69,56 @@ export interface Figures {
   readonly errors: number;
 }
 
-export interface DashboardView extends Figures {
-  readonly nowMs: number;
-  readonly trades: readonly TradeRow[];
+/** What the trades panel shows; the same object until something in it changes. */
+export interface TradesPanelView {
+  readonly rows: readonly TradeRow[];
   /** When the trades window starts (the earliest open), for "change from the open". */
-  readonly tradesWindowStartMs: number | undefined;
+  readonly windowStartMs: number | undefined;
   /** One-second bars of a symbol, for the chart. */
   readonly bars: (symbol: string) => readonly PriceBar[];
-  readonly posts: readonly PostRow[];
-  readonly postsOldestSeq: number | undefined;
+  readonly eps: number;
+  /** Its subscription is down: dim it, show "–". */
+  readonly stale: boolean;
+}
+
+/** What the social feed panel shows; the same object until something in it changes. */
+export interface FeedPanelView {
+  readonly rows: readonly PostRow[];
+  readonly oldestSeq: number | undefined;
   readonly hashtags: readonly HashtagCount[];
-  readonly feedFilteredOut: number;
-  readonly logs: readonly LogRow[];
-  readonly logsOldestSeq: number | undefined;
+  /** Posts received but excluded by the author filter (in flight before a change). */
+  readonly filteredOut: number;
+  readonly eps: number;
+  readonly stale: boolean;
+}
+
+/** What the server logs panel shows; the same object until something in it changes. */
+export interface LogsPanelView {
+  readonly rows: readonly LogRow[];
+  readonly oldestSeq: number | undefined;
+  readonly errorRate: ErrorRate;
   /** Log lines received but excluded by the filters (in flight before a change). */
-  readonly logsFilteredOut: number;
+  readonly filteredOut: number;
+  readonly eps: number;
+  readonly stale: boolean;
+}
+
+export interface DashboardView extends Figures {
+  readonly nowMs: number;
+  readonly tradesPanel: TradesPanelView;
+  readonly feedPanel: FeedPanelView;
+  readonly logsPanel: LogsPanelView;
   readonly notices: readonly Notice[];
   readonly heartbeats: number;
   readonly connections: Readonly<Record<StreamName, StreamConnection>>;
   readonly summary: ConnectionSummary;
+}
+
+/** `prev` when `next` holds the same values (shallowly), so an unchanged panel is not redrawn. */
+function unlessSame<T extends object>(prev: T | undefined, next: T): T {
+  if (!prev) return next;
+  for (const key of Object.keys(next) as (keyof T)[]) if (prev[key] !== next[key]) return next;
+  return prev;
 }
 
 function isTopic(t: string): t is Topic {
@@ -113,8 +145,8 @@ export interface StoreOptions {
 /**
  * How often a live list's rows change on screen. A list that gains more rows between two
  * redraws than a screen holds is a flood no eye can follow (it is read paused): it changes at
- * most every `floodEveryMs`, which halves the page's layout work at a thousand events a second.
- * A list that moves slower changes at every redraw.
+ * most every `floodEveryMs` (once a second), which cuts the page's layout work at a thousand
+ * events a second to a quarter. A list that moves slower changes at every redraw.
  */
 export class ListPace<T extends { readonly seq: number }> {
   private shown: readonly T[] | undefined;
@@ -122,7 +154,7 @@ export class ListPace<T extends { readonly seq: number }> {
 
   constructor(
     private readonly floodRows = 50,
-    private readonly floodEveryMs = 500,
+    private readonly floodEveryMs = 1_000,
   ) {}
 
   rows(current: readonly T[], nowMs: number): readonly T[] {
@@ -174,6 +206,10 @@ export class DashboardStore {
   private readonly figuresEveryMs: number;
   private readonly postsPace = new ListPace<PostRow>();
   private readonly logsPace = new ListPace<LogRow>();
+  /** Panels whose rows changed since they were last drawn. */
+  private readonly unshown = new Set<StreamName>();
+  private panels: { trades?: TradesPanelView; feed?: FeedPanelView; logs?: LogsPanelView } = {};
+  private readonly bars = (symbol: string): readonly PriceBar[] => this.trades.bars(symbol);
   private figuresCache: { at: number; figures: Figures } | undefined;
 
   constructor(private readonly options: StoreOptions) {
@@ -233,44 +269,103 @@ export class DashboardStore {
     if (this.pendingTrades.length > 0) {
       this.trades.apply(this.pendingTrades);
       this.pendingTrades = [];
+      this.unshown.add("trades");
     }
     if (this.pendingPosts.length > 0) {
       this.feed.apply(this.pendingPosts);
       this.pendingPosts = [];
+      this.unshown.add("feed");
     }
     if (this.pendingLines.length > 0) {
       this.logs.apply(this.pendingLines, nowMs);
       this.pendingLines = [];
+      this.unshown.add("logs");
     }
   }
 
   setLogsFilter(filter: LogsFilter, nowMs: number): void {
     this.flush(nowMs);
     this.logs.setFilter(filter);
+    this.unshown.add("logs");
   }
 
   setAuthors(authors: readonly string[], nowMs: number): void {
     this.flush(nowMs);
     this.feed.setAuthors(authors);
+    this.unshown.add("feed");
   }
 
-  /** A fresh view at `nowMs`; lists are the same arrays as before when nothing changed. */
-  view(nowMs: number): DashboardView {
+  /** The panel whose rows changed and are not drawn yet, taking turns from `after`. */
+  nextUnshown(after: StreamName | undefined): StreamName | undefined {
+    const start = after === undefined ? 0 : STREAMS.indexOf(after) + 1;
+    for (let i = 0; i < STREAMS.length; i++) {
+      const s = STREAMS[(start + i) % STREAMS.length] as StreamName;
+      if (this.unshown.has(s)) return s;
+    }
+    return undefined;
+  }
+
+  /**
+   * A fresh view at `nowMs`. Only the rows of `refresh` (one panel, or all) are taken anew: the
+   * page redraws one panel per turn, so no single frame lays out all three. A panel whose
+   * values did not change keeps its object, and React leaves it alone.
+   */
+  view(nowMs: number, refresh: StreamName | "all" = "all"): DashboardView {
     const connections: Record<StreamName, StreamConnection> = { ...this.connections };
     for (const s of STREAMS) connections[s] = { ...connections[s], lastMessageAt: this.lastMessageAt[s] };
+    const figures = this.figures(nowMs);
+    const takes = (s: StreamName): boolean => {
+      const yes = refresh === "all" || refresh === s;
+      if (yes) this.unshown.delete(s);
+      return yes;
+    };
+    const prev = this.panels;
+    // A panel not taking its turn keeps what its rows say; its figures and state still move.
+    const tradeRows =
+      takes("trades") || !prev.trades
+        ? { rows: this.trades.list(), windowStartMs: this.trades.windowStartMs() }
+        : { rows: prev.trades.rows, windowStartMs: prev.trades.windowStartMs };
+    const trades = unlessSame(prev.trades, {
+      ...tradeRows,
+      bars: this.bars,
+      eps: figures.eps.stock_trades,
+      stale: isDown(connections.trades, nowMs),
+    });
+    const postRows =
+      takes("feed") || !prev.feed
+        ? {
+            rows: this.postsPace.rows(this.feed.list(), nowMs),
+            oldestSeq: this.feed.oldestSeq(),
+            hashtags: this.feed.top(),
+            filteredOut: this.feed.filteredOut,
+          }
+        : { rows: prev.feed.rows, oldestSeq: prev.feed.oldestSeq, hashtags: prev.feed.hashtags, filteredOut: prev.feed.filteredOut };
+    const feed = unlessSame(prev.feed, {
+      ...postRows,
+      eps: figures.eps.social_feed,
+      stale: isDown(connections.feed, nowMs),
+    });
+    const lineRows =
+      takes("logs") || !prev.logs
+        ? {
+            rows: this.logsPace.rows(this.logs.list(), nowMs),
+            oldestSeq: this.logs.oldestSeq(),
+            filteredOut: this.logs.filteredOut,
+          }
+        : { rows: prev.logs.rows, oldestSeq: prev.logs.oldestSeq, filteredOut: prev.logs.filteredOut };
+    const logs = unlessSame(prev.logs, {
+      ...lineRows,
+      errorRate: figures.errorRate,
+      eps: figures.eps.server_logs,
+      stale: isDown(connections.logs, nowMs),
+    });
+    this.panels = { trades, feed, logs };
     return {
       nowMs,
-      trades: this.trades.list(),
-      tradesWindowStartMs: this.trades.windowStartMs(),
-      bars: (symbol) => this.trades.bars(symbol),
-      posts: this.postsPace.rows(this.feed.list(), nowMs),
-      postsOldestSeq: this.feed.oldestSeq(),
-      hashtags: this.feed.top(),
-      feedFilteredOut: this.feed.filteredOut,
-      logs: this.logsPace.rows(this.logs.list(), nowMs),
-      logsOldestSeq: this.logs.oldestSeq(),
-      logsFilteredOut: this.logs.filteredOut,
-      ...this.figures(nowMs),
+      tradesPanel: trades,
+      feedPanel: feed,
+      logsPanel: logs,
+      ...figures,
       notices: this.notices,
       heartbeats: this.heartbeats,
       connections,
