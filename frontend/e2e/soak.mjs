@@ -16,13 +16,16 @@
 //   SOAK_TRANSPORT    ws | grpc-web (default ws)
 //   SOAK_MIN_FPS      fail when the average fps is below this (default 30)
 //   SOAK_MAX_LONG_TASK_MS  fail when any main-thread task took longer than this (default 100)
+//   SOAK_TRACE_SECONDS  at the end, trace this long and report the main-thread tasks' CPU time,
+//                     which the rest of the machine does not stretch (default 10; 0: no trace)
 //   SOAK_MAX_HEAP_GROWTH  fail when the heap after GC grew by more than this fraction (default 0.5)
 //   RUN_DIR           if set, the CPU use of the processes with pid files there is reported too
 //   CHROMIUM_PATH     browser binary (default: /usr/bin/chromium)
 //
 // Exit status: 0 when the page kept up, 1 when the heap grew too much, the average fps was too
 // low, or no event arrived; 2 when the run itself failed.
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { launchChromium } from "./chromium.mjs";
 
@@ -36,6 +39,7 @@ const TRANSPORT = env.SOAK_TRANSPORT ?? "ws";
 const MIN_FPS = Number(env.SOAK_MIN_FPS ?? 30);
 const MAX_HEAP_GROWTH = Number(env.SOAK_MAX_HEAP_GROWTH ?? 0.5);
 const MAX_LONG_TASK_MS = Number(env.SOAK_MAX_LONG_TASK_MS ?? 100);
+const TRACE_SECONDS = Number(env.SOAK_TRACE_SECONDS ?? 10);
 const RUN_DIR = env.RUN_DIR;
 const TOPICS = ["stock_trades", "social_feed", "server_logs"];
 
@@ -196,6 +200,37 @@ async function sample(page) {
   }, TOPICS);
 }
 
+/**
+ * Traces the page for `seconds` and sums up its main thread's tasks by CPU time (a task's
+ * `tdur`): a task's wall-clock length includes the time the OS gave the CPU to other processes,
+ * its CPU time does not.
+ */
+async function traceTasks(browser, page, seconds) {
+  const file = path.join(tmpdir(), `soak-trace-${process.pid}.json`);
+  await browser.startTracing(page, { path: file, categories: ["toplevel", "disabled-by-default-devtools.timeline"] });
+  await sleep(seconds * 1000);
+  await browser.stopTracing();
+  try {
+    const events = JSON.parse(readFileSync(file, "utf8")).traceEvents ?? [];
+    const main = new Set(
+      events.filter((e) => e.name === "thread_name" && e.args?.name === "CrRendererMain").map((e) => `${e.pid}:${e.tid}`),
+    );
+    const tasks = events.filter((e) => e.name === "RunTask" && e.ph === "X" && main.has(`${e.pid}:${e.tid}`));
+    const cpu = tasks.map((e) => (e.tdur ?? 0) / 1000);
+    const wall = tasks.map((e) => (e.dur ?? 0) / 1000);
+    return {
+      tasks: tasks.length,
+      busyCpu: cpu.reduce((a, b) => a + b, 0) / (seconds * 1000),
+      longestCpu: Math.max(0, ...cpu),
+      longestWall: Math.max(0, ...wall),
+      over50Cpu: cpu.filter((ms) => ms > 50).length,
+      over50Wall: wall.filter((ms) => ms > 50).length,
+    };
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
 async function metrics(cdp) {
   const { metrics } = await cdp.send("Performance.getMetrics");
   return Object.fromEntries(metrics.map((m) => [m.name, m.value]));
@@ -295,6 +330,7 @@ async function main() {
       lastMetrics = m;
     }
 
+    const traced = TRACE_SECONDS > 0 ? await traceTasks(browser, page, TRACE_SECONDS) : undefined;
     const heapEnd = await heapAfterGc(cdp);
     const fpsValues = fpsSeen.map((f) => f.fps);
     const totalSecs = fpsSeen.reduce((a, f) => a + f.secs, 0);
@@ -308,6 +344,13 @@ async function main() {
     log(`duration ${totalSecs.toFixed(0)} s, transport ${TRANSPORT}, ${fpsSeen.length} samples`);
     log(`fps min ${minFps.toFixed(1)} avg ${avgFps.toFixed(1)} (threshold ${MIN_FPS})`);
     log(`longest main-thread task ${longestTask.toFixed(0)} ms (threshold ${MAX_LONG_TASK_MS} ms)`);
+    if (traced) {
+      log(
+        `traced ${TRACE_SECONDS} s: ${traced.tasks} tasks, main thread busy ${(traced.busyCpu * 100).toFixed(0)}% (CPU); ` +
+          `longest task ${traced.longestCpu.toFixed(1)} ms of CPU (${traced.longestWall.toFixed(0)} ms wall); ` +
+          `tasks over 50 ms: ${traced.over50Cpu} by CPU, ${traced.over50Wall} by wall clock`,
+      );
+    }
     const span = (lastMetrics.Timestamp - firstMetrics.Timestamp) || 1;
     log(
       `main-thread cpu: avg ${(((lastMetrics.ThreadTime - firstMetrics.ThreadTime) / span) * 100).toFixed(0)}% of a core ` +
