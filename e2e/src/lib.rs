@@ -16,7 +16,9 @@ use streamweaver_proto::v1::{
 };
 use tokio::{process::Child, task::JoinHandle};
 
+pub mod process;
 pub mod records;
+pub mod subscribers;
 use tokio_util::sync::CancellationToken;
 
 /// The token the tests' gateway and consumer share.
@@ -253,6 +255,17 @@ pub async fn start_gateway(args: gateway::GatewayArgs) -> anyhow::Result<(Socket
     Ok((address, running))
 }
 
+/// What the tests' consumers are told beyond where to go: a low fetch wait, quick acks and
+/// backoff.
+pub const CONSUMER_TEST_FLAGS: [&str; 6] = [
+    "--fetch-wait-max-ms",
+    "5",
+    "--ack-interval",
+    "100ms",
+    "--max-backoff",
+    "500ms",
+];
+
 /// The consumer's flags for tests: low fetch wait, quick acks and backoff.
 pub fn consumer_args(broker: &Broker, gateway: SocketAddr) -> stream_consumer::ConsumerArgs {
     use clap::Parser;
@@ -262,20 +275,14 @@ pub fn consumer_args(broker: &Broker, gateway: SocketAddr) -> stream_consumer::C
         consumer: stream_consumer::ConsumerArgs,
     }
     let url = format!("http://{gateway}");
-    let mut args = Cli::parse_from([
+    let flags = [
         "stream-consumer",
         "--publish-token",
         PUBLISH_TOKEN,
         "--gateway-url",
         &url,
-        "--fetch-wait-max-ms",
-        "5",
-        "--ack-interval",
-        "100ms",
-        "--max-backoff",
-        "500ms",
-    ])
-    .consumer;
+    ];
+    let mut args = Cli::parse_from(flags.iter().chain(&CONSUMER_TEST_FLAGS)).consumer;
     args.kafka = broker.kafka_args();
     args
 }
@@ -382,7 +389,8 @@ impl Subscriber {
     }
 }
 
-/// A directory of its own for one test (a broker's SQLite file, say), removed when dropped.
+/// A directory of its own for one test (a broker's SQLite file, processes' logs), removed when
+/// dropped unless `E2E_KEEP_LOGS` is set (to read the logs of a failed test).
 pub struct TempDir(std::path::PathBuf);
 
 impl std::ops::Deref for TempDir {
@@ -394,7 +402,9 @@ impl std::ops::Deref for TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if std::env::var_os("E2E_KEEP_LOGS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 

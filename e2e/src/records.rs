@@ -156,6 +156,44 @@ pub async fn produce(
     Ok(())
 }
 
+/// A topic of `partitions` partitions whose partition 0 held `expired` numbered trades of `key`
+/// that retention has removed, then `kept` it still holds (offsets `expired..expired + kept`).
+/// tansu cannot delete records (DeleteRecords is `todo!()` in 0.6.0 and takes the broker down),
+/// so the records are written an hour old to a topic that keeps ten minutes, on SQLite storage,
+/// which applies retention when it starts: the broker is restarted.
+pub async fn expire_records(
+    broker: &mut Broker,
+    topic: &str,
+    partitions: i32,
+    key: &str,
+    expired: u64,
+    kept: u64,
+) -> anyhow::Result<()> {
+    create_topic(
+        broker,
+        topic,
+        partitions,
+        &[("cleanup.policy", "delete"), ("retention.ms", "600000")],
+    )
+    .await?;
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64
+        - 3_600_000;
+    let old: Vec<RawRecord> = (0..expired)
+        .map(|n| RawRecord {
+            timestamp_ms: Some(hour_ago),
+            ..RawRecord::trade(key, n)
+        })
+        .collect();
+    produce(broker, topic, 0, &old, 5).await?;
+    let new: Vec<RawRecord> = (expired..expired + kept)
+        .map(|n| RawRecord::trade(key, n))
+        .collect();
+    produce(broker, topic, 0, &new, 5).await?;
+    broker.restart().await
+}
+
 fn admin(broker: &Broker) -> anyhow::Result<AdminClient<DefaultClientContext>> {
     Ok(broker.client_config().create()?)
 }
@@ -197,4 +235,34 @@ pub async fn delete_topic(broker: &Broker, topic: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What Kafka holds of `topic` now, read back with the gateway's replay component: per
+/// partition, the log end and the events (dead letters left out).
+pub async fn kafka_holds(
+    broker: &Broker,
+    topic: topics::Topic,
+) -> anyhow::Result<BTreeMap<i32, (i64, Vec<Event>)>> {
+    use futures::StreamExt;
+    use gateway::replay::{ReplayChunk, ReplaySettings, Replayer};
+    let replayer = Replayer::new(ReplaySettings {
+        bootstrap_servers: broker.bootstrap.clone(),
+        fetch_wait_max_ms: 5,
+        max_concurrent_reads: 2,
+        max_value_bytes: 1 << 20,
+        cache_bytes: 0,
+    })?;
+    let mut holds = BTreeMap::new();
+    for partition in replayer.partitions(topic).await? {
+        let end = replayer.watermarks(topic, partition).await?.high;
+        let mut events = Vec::new();
+        let mut read = replayer.read(topic, partition, 0, end);
+        while let Some(chunk) = read.next().await {
+            if let ReplayChunk::Events(chunk) = chunk? {
+                events.extend(chunk.iter().map(|e| e.event().clone()));
+            }
+        }
+        holds.insert(partition, (end, events));
+    }
+    Ok(holds)
 }

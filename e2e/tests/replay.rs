@@ -11,7 +11,7 @@ use gateway::{
     replay::{ReplayChunk, ReplayError, ReplaySettings, Replayer, Verdict, Watermarks},
 };
 use streamweaver_e2e::{
-    records::{RawRecord, create_topic, delete_topic, number_of, produce},
+    records::{RawRecord, create_topic, delete_topic, expire_records, number_of, produce},
     *,
 };
 use streamweaver_proto::topics::{self, Topic};
@@ -209,28 +209,9 @@ async fn a_reader_that_stops_pulling_holds_bounded_memory() -> anyhow::Result<()
 async fn offsets_kafka_no_longer_holds_come_out_as_missing_with_exact_offsets() -> anyhow::Result<()>
 {
     init_logs();
-    // tansu answers DeleteRecords with a crash (it is `todo!()` in 0.6.0), so retention removes
-    // the records: SQLite storage applies `retention.ms` when it starts.
     let dir = tempdir()?;
     let mut broker = Broker::start_sqlite(&dir).await?;
-    create_topic(
-        &broker,
-        topics::STOCK_TRADES,
-        1,
-        &[("cleanup.policy", "delete"), ("retention.ms", "600000")],
-    )
-    .await?;
-    let hour_ago = now_ms() - 3_600_000;
-    let old: Vec<RawRecord> = trades("TSLA", 0, 25)
-        .into_iter()
-        .map(|r| RawRecord {
-            timestamp_ms: Some(hour_ago),
-            ..r
-        })
-        .collect();
-    produce(&broker, topics::STOCK_TRADES, 0, &old, 5).await?;
-    produce(&broker, topics::STOCK_TRADES, 0, &trades("TSLA", 25, 15), 5).await?;
-    broker.restart().await?;
+    expire_records(&mut broker, topics::STOCK_TRADES, 1, "TSLA", 25, 15).await?;
 
     let replayer = replayer(&broker, 1 << 20);
     let bounds = replayer.watermarks(Topic::StockTrades, 0).await?;
@@ -397,8 +378,37 @@ async fn verify_tells_the_very_event_from_another_one_at_its_offset() -> anyhow:
     Ok(())
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+/// Figures for the README: how fast the replay reads Kafka back. Run with
+/// `cargo test --release -p streamweaver-e2e --test replay -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test: run it in a release build"]
+async fn replay_read_back_rate() -> anyhow::Result<()> {
+    init_logs();
+    let broker = Broker::start().await?;
+    const EVENTS: u64 = 200_000;
+    start_producer(
+        producer_args(&broker, 1_000_000.0, EVENTS),
+        stock_producer::StockTrades::default(),
+    )
+    .finished()
+    .await?;
+    let replayer = replayer(&broker, 0);
+    let started = std::time::Instant::now();
+    let mut read = 0;
+    for partition in replayer.partitions(Topic::StockTrades).await? {
+        let end = replayer
+            .watermarks(Topic::StockTrades, partition)
+            .await?
+            .high;
+        read += events(&read_all(&replayer, partition, 0, end).await?).len();
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(read as u64, EVENTS);
+    println!(
+        "replay: {read} events read back from Kafka in {:.2} s: {:.0} events/s ({} reads)",
+        elapsed.as_secs_f64(),
+        read as f64 / elapsed.as_secs_f64(),
+        replayer.metrics().reads.get()
+    );
+    Ok(())
 }

@@ -30,8 +30,9 @@ use std::{
 };
 
 use rdkafka::{
-    ClientConfig, Message, Offset, TopicPartitionList,
-    consumer::{BaseConsumer, Consumer},
+    ClientConfig, ClientContext, Message, Offset, TopicPartitionList,
+    config::RDKafkaLogLevel,
+    consumer::{BaseConsumer, Consumer, ConsumerContext},
     error::{KafkaError, RDKafkaErrorCode},
     message::BorrowedMessage,
 };
@@ -89,7 +90,7 @@ pub(super) struct Kafka {
     metrics: ReplayMetrics,
     /// For metadata, ListOffsets and offsets-for-times: none of these needs a group or
     /// remembers a topic id. Made on first use, so a gateway nobody resumes from never connects.
-    queries: OnceLock<BaseConsumer>,
+    queries: OnceLock<BaseConsumer<Quiet>>,
 }
 
 impl Kafka {
@@ -109,13 +110,13 @@ impl Kafka {
         })
     }
 
-    fn queries(&self) -> Result<&BaseConsumer, ReplayError> {
+    fn queries(&self) -> Result<&BaseConsumer<Quiet>, ReplayError> {
         if let Some(queries) = self.queries.get() {
             return Ok(queries);
         }
         let made = self
             .config()
-            .create()
+            .create_with_context(Quiet)
             .map_err(|e| unavailable("cannot create a Kafka client", e))?;
         Ok(self.queries.get_or_init(|| made))
     }
@@ -126,7 +127,7 @@ impl Kafka {
 
     /// A fresh reader: assign-only, never commits, reports end-of-partition, and fails on an
     /// offset out of range instead of jumping.
-    fn reader(&self) -> Result<BaseConsumer, ReplayError> {
+    fn reader(&self) -> Result<BaseConsumer<Quiet>, ReplayError> {
         self.config()
             .set("group.id", &self.group_id)
             .set("enable.auto.commit", "false")
@@ -139,7 +140,7 @@ impl Kafka {
             .set("max.partition.fetch.bytes", "1048576")
             .set("fetch.max.bytes", "4194304")
             .set("queued.max.messages.kbytes", "4096")
-            .create()
+            .create_with_context(Quiet)
             .map_err(|e| unavailable("cannot create a Kafka reader", e))
     }
 
@@ -483,6 +484,27 @@ impl Kafka {
     }
 }
 
+/// librdkafka's own reports, kept at debug level: end-of-partition is how every read ends, and
+/// what goes wrong reaches the caller as a [`ReplayError`] (logged once, by the replay).
+struct Quiet;
+
+impl ClientContext for Quiet {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical => {
+                tracing::warn!(target: "librdkafka", facility, "{message}");
+            }
+            _ => tracing::debug!(target: "librdkafka", facility, "{message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::debug!(target: "librdkafka", %error, "{reason}");
+    }
+}
+
+impl ConsumerContext for Quiet {}
+
 fn client_config(bootstrap_servers: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
@@ -528,7 +550,7 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn new(
         kafka: &'a Kafka,
-        reader: &BaseConsumer,
+        reader: &BaseConsumer<Quiet>,
         topic: Topic,
         partition: i32,
         from: i64,
@@ -560,7 +582,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Assigns the reader further back, if it can go further; false when it cannot.
-    fn step_back(&mut self, reader: &BaseConsumer) -> Result<bool, ReplayError> {
+    fn step_back(&mut self, reader: &BaseConsumer<Quiet>) -> Result<bool, ReplayError> {
         let low = self.log_start()?;
         if self.start <= low || self.step > MAX_STEP_BACK {
             return Ok(false);
@@ -575,7 +597,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// No answer yet: on tansu, a fetch from inside the last batch answers nothing.
-    fn on_silence(&mut self, reader: &BaseConsumer) -> Result<(), ReplayError> {
+    fn on_silence(&mut self, reader: &BaseConsumer<Quiet>) -> Result<(), ReplayError> {
         if !self.started
             && self.last_seen < self.start
             && self.assigned_at.elapsed() >= SILENCE_BEFORE_STEP_BACK
@@ -585,7 +607,11 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
-    fn on_record(&mut self, reader: &BaseConsumer, offset: i64) -> Result<Step, ReplayError> {
+    fn on_record(
+        &mut self,
+        reader: &BaseConsumer<Quiet>,
+        offset: i64,
+    ) -> Result<Step, ReplayError> {
         if offset <= self.last_seen {
             return Ok(Step::Skip);
         }
@@ -619,7 +645,7 @@ fn record_bytes(message: &BorrowedMessage<'_>) -> usize {
 }
 
 fn assign(
-    reader: &BaseConsumer,
+    reader: &BaseConsumer<Quiet>,
     topic: Topic,
     partition: i32,
     offset: i64,
