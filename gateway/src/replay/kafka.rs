@@ -5,10 +5,10 @@
 //! librdkafka cannot `assign` without a consumer group, so readers carry a group id unique to
 //! this gateway process; they never subscribe and never commit, so no group ever forms.
 //!
-//! Each chunk is read by a fresh client, for two reasons: nothing a reader prefetched outlives
-//! its chunk (a subscriber that stops pulling holds no librdkafka buffers), and no client keeps a
-//! stale topic id across a delete and recreate (a librdkafka 2.12 client that fetches a topic id
-//! tansu no longer knows crashes on the answer).
+//! A chunk is read by a fresh client, or by the one the chunk before it stopped with, kept a few
+//! seconds for it: so nothing a reader prefetched outlives a read that stopped pulling, and no
+//! client keeps a stale topic id across a delete and recreate for long (a librdkafka 2.12 client
+//! that fetches a topic id tansu no longer knows crashes on the answer).
 //!
 //! What tansu 0.6 does differently from Kafka, and how each is handled here so both are right:
 //! - a fetch from an offset inside a record batch (memory storage) returns the batches after it,
@@ -25,7 +25,7 @@
 //!   corrected by a search over record timestamps.
 
 use std::{
-    sync::OnceLock,
+    sync::{Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -50,12 +50,16 @@ const POLL_SLICE: Duration = Duration::from_millis(100);
 const FIRST_STEP_BACK: i64 = 16;
 /// Steps back at most this far to find the batch holding an offset.
 const MAX_STEP_BACK: i64 = 1 << 24;
+/// How long a reader stopped at a chunk's limit is kept for the chunk after it.
+const PARKED_FOR: Duration = Duration::from_secs(5);
+/// Readers kept at most for the chunks after theirs.
+const MAX_PARKED: usize = 16;
 /// A read that met nothing for this long since its assign may start inside tansu's last batch.
 const SILENCE_BEFORE_STEP_BACK: Duration = Duration::from_millis(250);
 /// Per record, what a decoded event holds beyond its value and key (for memory bounds).
 const EVENT_OVERHEAD_BYTES: usize = 160;
 
-/// How much one chunk holds at most, before it stops at the next batch boundary.
+/// How much one chunk holds at most.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ChunkLimits {
     /// Events per chunk.
@@ -91,6 +95,17 @@ pub(super) struct Kafka {
     /// For metadata, ListOffsets and offsets-for-times: none of these needs a group or
     /// remembers a topic id. Made on first use, so a gateway nobody resumes from never connects.
     queries: OnceLock<BaseConsumer<Quiet>>,
+    /// Readers that stopped at a chunk's limit, kept a moment for the read's next chunk.
+    parked: Mutex<Vec<Parked>>,
+}
+
+/// A reader positioned where a chunk ended.
+struct Parked {
+    topic: Topic,
+    partition: i32,
+    next: i64,
+    since: Instant,
+    reader: BaseConsumer<Quiet>,
 }
 
 impl Kafka {
@@ -107,7 +122,53 @@ impl Kafka {
             max_value_bytes,
             group_id: format!("streamweaver-gateway-replay-{:016x}", rand::random::<u64>()),
             queries: OnceLock::new(),
+            parked: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Closes the parked readers nobody took in time: an idle reader goes on fetching.
+    pub(super) fn sweep_parked(&self) {
+        let expired = {
+            let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
+            take_where(&mut parked, |p| p.since.elapsed() >= PARKED_FOR)
+        };
+        drop(expired);
+    }
+
+    /// The reader a chunk of this partition ending at `next` parked, if it is still there.
+    fn unpark(&self, topic: Topic, partition: i32, next: i64) -> Option<BaseConsumer<Quiet>> {
+        let (found, expired) = {
+            let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
+            let expired = take_where(&mut parked, |p| p.since.elapsed() >= PARKED_FOR);
+            let found = take_where(&mut parked, |p| {
+                (p.topic, p.partition, p.next) == (topic, partition, next)
+            });
+            (found, expired)
+        };
+        drop(expired);
+        found.into_iter().next().map(|p| p.reader)
+    }
+
+    /// Keeps `reader` a moment for the chunk that starts at `next`: a reader that goes on needs
+    /// no new assign (nor, on tansu, a search for the batch holding `next`).
+    fn park(&self, topic: Topic, partition: i32, next: i64, reader: BaseConsumer<Quiet>) {
+        let evicted = {
+            let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
+            let mut evicted = take_where(&mut parked, |p| p.since.elapsed() >= PARKED_FOR);
+            if parked.len() >= MAX_PARKED {
+                evicted.push(parked.remove(0));
+            }
+            parked.push(Parked {
+                topic,
+                partition,
+                next,
+                since: Instant::now(),
+                reader,
+            });
+            evicted
+        };
+        // Closing a client waits on librdkafka: outside the lock.
+        drop(evicted);
     }
 
     fn queries(&self) -> Result<&BaseConsumer<Quiet>, ReplayError> {
@@ -139,7 +200,7 @@ impl Kafka {
             // One fetch answer of at most 1 MiB per partition; little prefetched beyond it.
             .set("max.partition.fetch.bytes", "1048576")
             .set("fetch.max.bytes", "4194304")
-            .set("queued.max.messages.kbytes", "4096")
+            .set("queued.max.messages.kbytes", "2048")
             .create_with_context(Quiet)
             .map_err(|e| unavailable("cannot create a Kafka reader", e))
     }
@@ -232,8 +293,8 @@ impl Kafka {
         )))
     }
 
-    /// Offsets `from..until` of one partition, up to `limits` (stopping where a fetch answer
-    /// ends once they are reached, so the next read starts on a batch boundary).
+    /// Offsets `from..until` of one partition, up to `limits`. A read stopped by its limits
+    /// parks its reader for the next chunk.
     pub(super) fn fetch(
         &self,
         topic: Topic,
@@ -243,18 +304,22 @@ impl Kafka {
         limits: ChunkLimits,
     ) -> Result<Fetched, ReplayError> {
         self.metrics.reads.inc();
-        let reader = self.reader()?;
-        let mut cursor = Cursor::new(self, &reader, topic, partition, from)?;
+        let (reader, mut cursor) = match self.unpark(topic, partition, from) {
+            Some(reader) => (reader, Cursor::going_on(self, topic, partition, from)),
+            None => {
+                let reader = self.reader()?;
+                let cursor = Cursor::new(self, &reader, topic, partition, from)?;
+                (reader, cursor)
+            }
+        };
         let mut events = Vec::new();
         let mut bytes = 0usize;
         let mut at_end = false;
-        let mut draining = false;
+        let mut full = false;
         let deadline = Instant::now() + CALL_TIMEOUT;
         let mut last_error = None;
         loop {
-            let polled = if draining {
-                reader.poll(Duration::ZERO)
-            } else if Instant::now() >= deadline {
+            let polled = if Instant::now() >= deadline {
                 return Err(ReplayError::Unavailable(format!(
                     "reading {topic}/{partition} at offset {}: no answer from Kafka within \
                      {CALL_TIMEOUT:?}{}",
@@ -265,7 +330,6 @@ impl Kafka {
                 reader.poll(POLL_SLICE)
             };
             let message = match polled {
-                None if draining => break,
                 None => {
                     if events.is_empty() {
                         cursor.on_silence(&reader)?;
@@ -315,15 +379,15 @@ impl Kafka {
                 break;
             }
             if events.len() >= limits.events || bytes >= limits.bytes {
-                // Past the limits: take what this fetch answer still holds, up to twice them.
-                draining = true;
-                if events.len() >= 2 * limits.events || bytes >= 2 * limits.bytes {
-                    break;
-                }
+                full = true;
+                break;
             }
         }
         self.metrics.events.inc_by(events.len() as u64);
         self.metrics.bytes.inc_by(bytes as u64);
+        if full {
+            self.park(topic, partition, cursor.next, reader);
+        }
         Ok(Fetched::Events {
             events,
             bytes,
@@ -514,6 +578,15 @@ fn client_config(bootstrap_servers: &str) -> ClientConfig {
     config
 }
 
+/// Removes and returns the elements of `items` that match.
+fn take_where<T>(items: &mut Vec<T>, matches: impl Fn(&T) -> bool) -> Vec<T> {
+    let (taken, kept) = std::mem::take(items)
+        .into_iter()
+        .partition(|item| matches(item));
+    *items = kept;
+    taken
+}
+
 /// What to do with a record a reader met.
 enum Step {
     /// Not wanted: before the offset asked for, or a repeat.
@@ -570,6 +643,24 @@ impl<'a> Cursor<'a> {
             started: false,
             log_start: None,
         })
+    }
+
+    /// A cursor for a parked reader that goes on from `next`: its position is known.
+    fn going_on(kafka: &'a Kafka, topic: Topic, partition: i32, next: i64) -> Self {
+        Self {
+            kafka,
+            topic,
+            partition,
+            from: next,
+            next,
+            start: next,
+            assigned_at: Instant::now(),
+            step: FIRST_STEP_BACK,
+            last_seen: next - 1,
+            before_from: false,
+            started: true,
+            log_start: None,
+        }
     }
 
     fn log_start(&mut self) -> Result<i64, ReplayError> {

@@ -32,7 +32,7 @@ use self::{
 };
 use crate::event::SharedEvent;
 
-/// Events per chunk read from Kafka (a read stops at the next batch boundary past it).
+/// Events per chunk read from Kafka.
 const CHUNK_EVENTS: usize = 2_000;
 /// Bytes per chunk read from Kafka, as decoded events roughly take them.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -130,14 +130,16 @@ impl Replayer {
             settings.max_value_bytes,
             metrics.clone(),
         )?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                kafka,
-                slots: Semaphore::new(settings.max_concurrent_reads.max(1)),
-                chunks: Chunks::new(settings.cache_bytes),
-                metrics,
-            }),
-        })
+        let inner = Arc::new(Inner {
+            kafka,
+            slots: Semaphore::new(settings.max_concurrent_reads.max(1)),
+            chunks: Chunks::new(settings.cache_bytes),
+            metrics,
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(sweep_parked_readers(Arc::downgrade(&inner)));
+        }
+        Ok(Self { inner })
     }
 
     /// Its counters, to register with the gateway's `/metrics` (and for tests).
@@ -318,6 +320,19 @@ impl Replayer {
                 }
                 .boxed()
             })
+    }
+}
+
+/// Closes, every second, the readers parked for a next chunk nobody asked for; ends when the
+/// replayer is dropped.
+async fn sweep_parked_readers(inner: std::sync::Weak<Inner>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let _ = tokio::task::spawn_blocking(move || inner.kafka.sweep_parked()).await;
     }
 }
 
