@@ -184,6 +184,14 @@ impl Broker {
         }
     }
 
+    /// The gateway's flags for tests ([`gateway_args`]), reading this broker for replays.
+    pub fn gateway_args(&self, listen: SocketAddr) -> gateway::GatewayArgs {
+        let mut args = gateway_args(listen);
+        args.kafka_bootstrap_servers = self.bootstrap.clone();
+        args.replay_fetch_wait_max_ms = 5;
+        args
+    }
+
     /// An rdkafka configuration pointing at this broker.
     pub fn client_config(&self) -> ClientConfig {
         self.kafka_args().client_config()
@@ -251,7 +259,8 @@ impl Drop for Running {
     }
 }
 
-/// The gateway's flags for tests: the given port, small heartbeats, everything else default.
+/// The gateway's flags for tests: the given port, small heartbeats, everything else default
+/// (replays read the default Kafka: with a test broker, use [`Broker::gateway_args`]).
 pub fn gateway_args(listen: SocketAddr) -> gateway::GatewayArgs {
     use clap::Parser;
     #[derive(Parser)]

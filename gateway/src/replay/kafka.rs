@@ -66,6 +66,17 @@ pub(super) struct ChunkLimits {
     pub(super) events: usize,
     /// Bytes (values, keys and per-event overhead) per chunk.
     pub(super) bytes: usize,
+    /// The read goes on after this chunk: a reader stopped by the limits is kept for it.
+    pub(super) goes_on: bool,
+}
+
+impl ChunkLimits {
+    /// One record, for a look at one offset.
+    const ONE: Self = Self {
+        events: 1,
+        bytes: 1,
+        goes_on: false,
+    };
 }
 
 /// What one read of a partition found.
@@ -385,7 +396,7 @@ impl Kafka {
         }
         self.metrics.events.inc_by(events.len() as u64);
         self.metrics.bytes.inc_by(bytes as u64);
-        if full {
+        if full && limits.goes_on {
             self.park(topic, partition, cursor.next, reader);
         }
         Ok(Fetched::Events {
@@ -422,10 +433,7 @@ impl Kafka {
         partition: i32,
         offset: i64,
     ) -> Result<Option<SharedEvent>, ReplayError> {
-        let limits = ChunkLimits {
-            events: 1,
-            bytes: 1,
-        };
+        let limits = ChunkLimits::ONE;
         match self.fetch(topic, partition, offset, offset + 1, limits)? {
             Fetched::Events { events, .. } => Ok(events.into_iter().find(|e| e.offset() == offset)),
             Fetched::Missing { .. } | Fetched::Reset { .. } => Ok(None),
@@ -441,10 +449,7 @@ impl Kafka {
         offset: i64,
         end: i64,
     ) -> Result<Option<(i64, i64)>, ReplayError> {
-        let limits = ChunkLimits {
-            events: 1,
-            bytes: 1,
-        };
+        let limits = ChunkLimits::ONE;
         let mut from = offset;
         while from < end {
             match self.fetch(topic, partition, from, end, limits)? {

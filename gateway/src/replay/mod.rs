@@ -147,7 +147,8 @@ impl Replayer {
         &self.inner.metrics
     }
 
-    /// The partitions `topic` has now.
+    /// The partitions `topic` has now (`UnknownPartition`, naming partition 0, when Kafka does
+    /// not know the topic).
     pub async fn partitions(&self, topic: Topic) -> Result<Vec<i32>, ReplayError> {
         self.blocking(move |kafka| kafka.partitions(topic))
             .await?
@@ -294,6 +295,7 @@ impl Replayer {
                     let limits = ChunkLimits {
                         events: CHUNK_EVENTS,
                         bytes: CHUNK_BYTES,
+                        goes_on: true,
                     };
                     let fetched = replayer
                         .blocking(move |kafka| kafka.fetch(topic, partition, from, until, limits))
