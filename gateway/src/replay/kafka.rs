@@ -50,6 +50,8 @@ const POLL_SLICE: Duration = Duration::from_millis(100);
 const FIRST_STEP_BACK: i64 = 16;
 /// Steps back at most this far to find the batch holding an offset.
 const MAX_STEP_BACK: i64 = 1 << 24;
+/// How long what Kafka said of a topic's partitions is taken as still true.
+const METADATA_FOR: Duration = Duration::from_millis(500);
 /// How long a reader stopped at a chunk's limit is kept for the chunk after it.
 const PARKED_FOR: Duration = Duration::from_secs(5);
 /// Readers kept at most for the chunks after theirs.
@@ -108,6 +110,15 @@ pub(super) struct Kafka {
     queries: OnceLock<BaseConsumer<Quiet>>,
     /// Readers that stopped at a chunk's limit, kept a moment for the read's next chunk.
     parked: Mutex<Vec<Parked>>,
+    /// The partitions of each topic, and when Kafka said so.
+    metadata: Mutex<Vec<TopicMetadata>>,
+}
+
+/// What Kafka said of a topic's partitions (`None`: no such topic), and when.
+struct TopicMetadata {
+    topic: Topic,
+    at: Instant,
+    partitions: Option<Vec<i32>>,
 }
 
 /// A reader positioned where a chunk ended.
@@ -116,8 +127,11 @@ struct Parked {
     partition: i32,
     next: i64,
     since: Instant,
-    reader: BaseConsumer<Quiet>,
+    reader: Reader,
 }
+
+/// An assign-only consumer.
+type Reader = BaseConsumer<Quiet>;
 
 impl Kafka {
     pub(super) fn new(
@@ -134,11 +148,12 @@ impl Kafka {
             group_id: format!("streamweaver-gateway-replay-{:016x}", rand::random::<u64>()),
             queries: OnceLock::new(),
             parked: Mutex::new(Vec::new()),
+            metadata: Mutex::new(Vec::new()),
         })
     }
 
-    /// Closes the parked readers nobody took in time: an idle reader goes on fetching.
-    pub(super) fn sweep_parked(&self) {
+    /// Closes the parked readers nobody took in time: a parked reader goes on fetching.
+    pub(super) fn sweep_readers(&self) {
         let expired = {
             let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
             take_where(&mut parked, |p| p.since.elapsed() >= PARKED_FOR)
@@ -147,7 +162,7 @@ impl Kafka {
     }
 
     /// The reader a chunk of this partition ending at `next` parked, if it is still there.
-    fn unpark(&self, topic: Topic, partition: i32, next: i64) -> Option<BaseConsumer<Quiet>> {
+    fn unpark(&self, topic: Topic, partition: i32, next: i64) -> Option<Reader> {
         let (found, expired) = {
             let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
             let expired = take_where(&mut parked, |p| p.since.elapsed() >= PARKED_FOR);
@@ -162,7 +177,7 @@ impl Kafka {
 
     /// Keeps `reader` a moment for the chunk that starts at `next`: a reader that goes on needs
     /// no new assign (nor, on tansu, a search for the batch holding `next`).
-    fn park(&self, topic: Topic, partition: i32, next: i64, reader: BaseConsumer<Quiet>) {
+    fn park(&self, topic: Topic, partition: i32, next: i64, reader: Reader) {
         let evicted = {
             let mut parked = self.parked.lock().unwrap_or_else(|p| p.into_inner());
             let mut evicted = take_where(&mut parked, |p| p.since.elapsed() >= PARKED_FOR);
@@ -197,9 +212,11 @@ impl Kafka {
         client_config(&self.bootstrap_servers)
     }
 
-    /// A fresh reader: assign-only, never commits, reports end-of-partition, and fails on an
-    /// offset out of range instead of jumping.
-    fn reader(&self) -> Result<BaseConsumer<Quiet>, ReplayError> {
+    /// A new reader: assign-only, never commits, reports end-of-partition, and fails on an
+    /// offset out of range instead of jumping. Never one used before: a reader that fetched a
+    /// topic which was then deleted and recreated crashes on tansu's answer (librdkafka 2.12
+    /// fetches by topic id).
+    fn reader(&self) -> Result<Reader, ReplayError> {
         self.config()
             .set("group.id", &self.group_id)
             .set("enable.auto.commit", "false")
@@ -216,8 +233,34 @@ impl Kafka {
             .map_err(|e| unavailable("cannot create a Kafka reader", e))
     }
 
-    /// The partitions of `topic`, or `None` when Kafka does not know the topic (now).
+    /// The partitions of `topic`, or `None` when Kafka does not know the topic (now), as Kafka
+    /// said at most [`METADATA_FOR`] ago: a resume that names a thousand partitions asks once.
     pub(super) fn partitions(&self, topic: Topic) -> Result<Option<Vec<i32>>, ReplayError> {
+        let cached = self
+            .metadata()
+            .iter()
+            .find(|m| m.topic == topic && m.at.elapsed() < METADATA_FOR)
+            .map(|m| m.partitions.clone());
+        if let Some(partitions) = cached {
+            return Ok(partitions);
+        }
+        let partitions = self.partitions_now(topic)?;
+        let mut metadata = self.metadata();
+        metadata.retain(|m| m.topic != topic);
+        metadata.push(TopicMetadata {
+            topic,
+            at: Instant::now(),
+            partitions: partitions.clone(),
+        });
+        Ok(partitions)
+    }
+
+    fn metadata(&self) -> std::sync::MutexGuard<'_, Vec<TopicMetadata>> {
+        // Every update leaves the list whole, so a poisoned lock is still usable.
+        self.metadata.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn partitions_now(&self, topic: Topic) -> Result<Option<Vec<i32>>, ReplayError> {
         let metadata = self
             .queries()?
             .fetch_metadata(Some(topic.name()), CALL_TIMEOUT)
@@ -286,8 +329,10 @@ impl Kafka {
         let mut next = start;
         while Instant::now() < deadline {
             match reader.poll(POLL_SLICE) {
-                Some(Ok(message)) => next = next.max(message.offset() + 1),
-                Some(Err(KafkaError::PartitionEOF(_))) => {
+                Some(Ok(message)) if is_of(&message, topic, partition) => {
+                    next = next.max(message.offset() + 1);
+                }
+                Some(Err(KafkaError::PartitionEOF(at))) if at == partition => {
                     return Ok(Watermarks {
                         low,
                         high: next.max(latest),
@@ -296,7 +341,7 @@ impl Kafka {
                 Some(Err(error)) if is_gone(&error) => {
                     return Err(ReplayError::UnknownPartition { topic, partition });
                 }
-                Some(Err(_)) | None => {}
+                Some(_) | None => {}
             }
         }
         Err(ReplayError::Unavailable(format!(
@@ -347,8 +392,10 @@ impl Kafka {
                     }
                     continue;
                 }
-                Some(Ok(message)) => message,
-                Some(Err(KafkaError::PartitionEOF(_))) => {
+                Some(Ok(message)) if is_of(&message, topic, partition) => message,
+                // Left from the reader's last read.
+                Some(Ok(_)) => continue,
+                Some(Err(KafkaError::PartitionEOF(at))) if at == partition => {
                     at_end = true;
                     break;
                 }
@@ -753,6 +800,11 @@ fn assign(
     reader
         .assign(&assignment)
         .map_err(|e| unavailable(&format!("reading {topic}/{partition}"), e))
+}
+
+/// Whether `message` is of the partition being read (not one a reused reader read before).
+fn is_of(message: &BorrowedMessage<'_>, topic: Topic, partition: i32) -> bool {
+    message.partition() == partition && message.topic() == topic.name()
 }
 
 fn error_code(error: &KafkaError) -> Option<RDKafkaErrorCode> {

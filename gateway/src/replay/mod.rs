@@ -137,7 +137,7 @@ impl Replayer {
             metrics,
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(sweep_parked_readers(Arc::downgrade(&inner)));
+            runtime.spawn(sweep_readers(Arc::downgrade(&inner)));
         }
         Ok(Self { inner })
     }
@@ -327,14 +327,14 @@ impl Replayer {
 
 /// Closes, every second, the readers parked for a next chunk nobody asked for; ends when the
 /// replayer is dropped.
-async fn sweep_parked_readers(inner: std::sync::Weak<Inner>) {
+async fn sweep_readers(inner: std::sync::Weak<Inner>) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         every.tick().await;
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        let _ = tokio::task::spawn_blocking(move || inner.kafka.sweep_parked()).await;
+        let _ = tokio::task::spawn_blocking(move || inner.kafka.sweep_readers()).await;
     }
 }
 
