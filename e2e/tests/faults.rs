@@ -510,13 +510,12 @@ async fn maximal_resume_requests_do_not_slow_other_subscribers() -> anyhow::Resu
     let stack = Stack::start(Broker::start().await?, &[]).await?;
     let producer = stack.produce(300.0, 300 * 40);
     let mut live = AnySubscriber::connect(Via::Grpc, stack.gateway.address, trades_only()).await?;
-    // Warm up, then the baseline.
+    // Warm up.
     measure(&mut live, 2).await?;
-    let baseline = measure(&mut live, 8).await?;
 
-    // Meanwhile: four clients asking again and again for the largest resume there is (1024
-    // positions, from the start of every partition).
-    let stop = CancellationToken::new();
+    // Rounds of a stretch alone, then a stretch while two clients ask again and again for the
+    // largest resume there is (1024 positions, from the start of every partition): the two
+    // take turns, so both see the same machine (shared with the broker and the producer).
     let resume_from: Vec<Position> = (0..1024)
         .map(|i| Position {
             topic: topics::ALL[i % 3].into(),
@@ -524,37 +523,43 @@ async fn maximal_resume_requests_do_not_slow_other_subscribers() -> anyhow::Resu
             offset: 0,
         })
         .collect();
-    let mut resumers = Vec::new();
-    for _ in 0..4 {
-        let (stop, address) = (stop.clone(), stack.gateway.address);
-        let request = SubscribeRequest {
-            resume_from: resume_from.clone(),
-            ..Default::default()
-        };
-        resumers.push(tokio::spawn(async move {
-            let mut requests = 0u32;
-            while !stop.is_cancelled() {
-                requests += 1;
-                if let Ok(mut resumer) =
-                    AnySubscriber::connect(Via::Grpc, address, request.clone()).await
-                {
-                    for _ in 0..200 {
-                        if stop.is_cancelled()
-                            || !matches!(resumer.next(Duration::from_secs(1)).await, Ok(Some(_)))
-                        {
-                            break;
+    let request = SubscribeRequest {
+        resume_from,
+        ..Default::default()
+    };
+    let (mut baseline, mut loaded, mut requests) = (Vec::new(), Vec::new(), 0u32);
+    for _round in 0..3 {
+        baseline.extend(measure(&mut live, 3).await?);
+        let stop = CancellationToken::new();
+        let resumers: Vec<_> = (0..2)
+            .map(|_| {
+                let (stop, address, request) =
+                    (stop.clone(), stack.gateway.address, request.clone());
+                tokio::spawn(async move {
+                    let mut requests = 0u32;
+                    while !stop.is_cancelled() {
+                        requests += 1;
+                        let connected =
+                            AnySubscriber::connect(Via::Grpc, address, request.clone()).await;
+                        if let Ok(mut resumer) = connected {
+                            for _ in 0..500 {
+                                let next = resumer.next(Duration::from_secs(2)).await;
+                                if stop.is_cancelled() || !matches!(next, Ok(Some(_))) {
+                                    break;
+                                }
+                            }
                         }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                     }
-                }
-            }
-            requests
-        }));
-    }
-    let loaded = measure(&mut live, 8).await?;
-    stop.cancel();
-    let mut requests = 0;
-    for resumer in resumers {
-        requests += resumer.await?;
+                    requests
+                })
+            })
+            .collect();
+        loaded.extend(measure(&mut live, 3).await?);
+        stop.cancel();
+        for resumer in resumers {
+            requests += resumer.await?;
+        }
     }
     producer.stop().await?;
 
