@@ -160,6 +160,43 @@ async fn subscribers_resuming_from_the_same_place_share_one_read_of_kafka() -> a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_beyond_the_concurrency_bound_wait_their_turn_and_are_counted() -> anyhow::Result<()>
+{
+    init_logs();
+    let broker = Broker::start().await?;
+    create_topic(&broker, topics::STOCK_TRADES, 3, &[]).await?;
+    for partition in 0..3 {
+        produce(
+            &broker,
+            topics::STOCK_TRADES,
+            partition,
+            &trades("AMD", 0, 300),
+            5,
+        )
+        .await?;
+    }
+    let one_at_a_time = Replayer::new(ReplaySettings {
+        bootstrap_servers: broker.bootstrap.clone(),
+        fetch_wait_max_ms: 5,
+        max_concurrent_reads: 1,
+        max_value_bytes: 1 << 20,
+        cache_bytes: 1 << 20,
+    })?;
+    let (a, b, c) = tokio::join!(
+        read_all(&one_at_a_time, 0, 0, 300),
+        read_all(&one_at_a_time, 1, 0, 300),
+        read_all(&one_at_a_time, 2, 0, 300)
+    );
+    for chunks in [a?, b?, c?] {
+        assert_eq!(offsets(&chunks), (0..300).collect::<Vec<_>>());
+    }
+    let metrics = one_at_a_time.metrics();
+    assert!(metrics.waited.get() > 0, "reads waited for the one slot");
+    assert_eq!(metrics.waiting.get(), 0, "and none waits now");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_that_stops_pulling_holds_bounded_memory() -> anyhow::Result<()> {
     init_logs();
     let broker = Broker::start().await?;

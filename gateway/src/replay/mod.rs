@@ -115,7 +115,7 @@ pub struct Replayer {
 
 struct Inner {
     kafka: Kafka,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     chunks: Chunks,
     metrics: ReplayMetrics,
 }
@@ -132,7 +132,7 @@ impl Replayer {
         )?;
         let inner = Arc::new(Inner {
             kafka,
-            slots: Semaphore::new(settings.max_concurrent_reads.max(1)),
+            slots: Arc::new(Semaphore::new(settings.max_concurrent_reads.max(1))),
             chunks: Chunks::new(settings.cache_bytes),
             metrics,
         });
@@ -254,24 +254,31 @@ impl Replayer {
         call: impl FnOnce(&Kafka) -> Result<T, ReplayError> + Send + 'static,
     ) -> Result<T, ReplayError> {
         let metrics = &self.inner.metrics;
-        let _slot = match self.inner.slots.try_acquire() {
+        let slot = match self.inner.slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
                 metrics.waited.inc();
-                metrics.waiting.inc();
-                let slot = self.inner.slots.acquire().await;
-                metrics.waiting.dec();
-                slot.map_err(|_| ReplayError::Unavailable("the replay is shutting down".into()))?
+                let _waiting = Waiting::new(metrics);
+                self.inner
+                    .slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| ReplayError::Unavailable("the replay is shutting down".into()))?
             }
         };
         let inner = self.inner.clone();
-        let result = tokio::task::spawn_blocking(move || call(&inner.kafka))
-            .await
-            .unwrap_or_else(|join_error| {
-                Err(ReplayError::Unavailable(format!(
-                    "a Kafka call failed: {join_error}"
-                )))
-            });
+        // The slot goes with the call: a caller that goes away does not free it early.
+        let result = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            call(&inner.kafka)
+        })
+        .await
+        .unwrap_or_else(|join_error| {
+            Err(ReplayError::Unavailable(format!(
+                "a Kafka call failed: {join_error}"
+            )))
+        });
         if let Err(ReplayError::Unavailable(message)) = &result {
             metrics.errors.inc();
             tracing::warn!(%message, "replay: Kafka unavailable");
@@ -335,6 +342,22 @@ async fn sweep_readers(inner: std::sync::Weak<Inner>) {
             return;
         };
         let _ = tokio::task::spawn_blocking(move || inner.kafka.sweep_readers()).await;
+    }
+}
+
+/// Counts a call waiting for a slot for as long as it exists (a caller may go away waiting).
+struct Waiting<'a>(&'a ReplayMetrics);
+
+impl<'a> Waiting<'a> {
+    fn new(metrics: &'a ReplayMetrics) -> Self {
+        metrics.waiting.inc();
+        Self(metrics)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.dec();
     }
 }
 
