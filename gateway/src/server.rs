@@ -20,6 +20,7 @@ use crate::{
     hub::Hub,
     ingest::Ingest,
     metrics::Metrics,
+    replay::Replayer,
     serve::{self, ServeOptions},
     subscribe::Subscriptions,
     tls::{self, TlsError, TlsFiles},
@@ -118,6 +119,13 @@ pub async fn run(
     };
     let registry = SharedRegistry::default();
     let metrics = Metrics::register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
+    let replayer = Replayer::new(args.replay_settings())
+        .map_err(|error| GatewayError::Config(format!("replay from Kafka: {error}")))?;
+    replayer
+        .metrics()
+        .register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
+    // Handed to the hub once it reads Kafka for resumes (issue 6).
+    let _replayer = replayer;
     let hub = Arc::new(Hub::new(
         args.subscriber_buffer as usize,
         args.history,
