@@ -554,17 +554,7 @@ async fn under_every_policy_a_subscriber_that_never_reads_slows_nobody_and_holds
                     }
                 };
                 assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
-                let close = loop {
-                    match tokio::time::timeout(WITHIN, stalled_ws.next())
-                        .await
-                        .expect("in time")
-                    {
-                        Some(Ok(Message::Close(frame))) => break frame.expect("a close frame"),
-                        Some(Ok(_)) => continue,
-                        other => panic!("expected a close frame, got {other:?}"),
-                    }
-                };
-                assert_eq!(u16::from(close.code), 1008);
+                assert_eq!(close_code(&mut stalled_ws).await, 1008);
             }
             SlowClientPolicy::Gap => {
                 let gap = loop {

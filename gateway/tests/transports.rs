@@ -574,17 +574,7 @@ async fn shutdown_ends_grpc_streams_with_unavailable_and_websockets_with_going_a
         .expect_err("ends with a status");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert_eq!(status.message(), "gateway is shutting down");
-    let close = loop {
-        match tokio::time::timeout(WITHIN, socket.next())
-            .await
-            .expect("a frame in time")
-        {
-            Some(Ok(Message::Close(frame))) => break frame.expect("a close frame"),
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    };
-    assert_eq!(u16::from(close.code), 1001);
+    assert_eq!(close_code(&mut socket).await, 1001);
     gateway.stop().await;
 }
 

@@ -14,6 +14,7 @@ use streamweaver_proto::v1::{
     Event, LogEntry, LogLevel, PublishRequest, PublishResponse, SocialPost, StockTrade,
     event::Payload, ingest_service_client::IngestServiceClient,
 };
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, metadata::MetadataValue};
 
@@ -130,6 +131,23 @@ impl Gateway {
             .expect("stops in time")
             .expect("joins")
             .expect("clean exit");
+    }
+}
+
+/// Reads a WebSocket until its close frame; returns the close code.
+pub async fn close_code<S>(socket: &mut S) -> u16
+where
+    S: futures::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+{
+    loop {
+        match tokio::time::timeout(WITHIN, futures::StreamExt::next(socket))
+            .await
+            .expect("a frame in time")
+        {
+            Some(Ok(Message::Close(frame))) => return frame.expect("a close frame").code.into(),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
     }
 }
 
