@@ -16,7 +16,7 @@ use crate::{
     hub::{Hub, HubSettings, Limits, PolicyDefaults},
     ingest::{Ingest, RequireBearer},
     metrics::Metrics,
-    replay::{ReplaySettings, Replayer},
+    replay::Replayer,
     subscribe::{StreamServiceRoute, Subscriptions},
     websocket::{self, WebSocketState},
 };
@@ -111,14 +111,8 @@ pub async fn run(
     }
     let registry = SharedRegistry::default();
     let metrics = Metrics::register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
-    let replayer = Replayer::new(ReplaySettings {
-        bootstrap_servers: args.bootstrap_servers.clone(),
-        fetch_wait_max_ms: 10,
-        max_concurrent_reads: 8,
-        max_value_bytes: 1 << 20,
-        cache_bytes: 64 << 20,
-    })
-    .map_err(|error| GatewayError::Config(format!("replay from Kafka: {error}")))?;
+    let replayer = Replayer::new(args.replay_settings())
+        .map_err(|error| GatewayError::Config(format!("replay from Kafka: {error}")))?;
     let hub = Hub::new(hub_settings(&args), replayer, metrics.clone());
     let hub_task = tokio::spawn(hub.clone().run(shutdown.clone()));
 

@@ -44,7 +44,7 @@ impl Gateway {
             "127.0.0.1:0",
             "--publish-token",
             TOKEN,
-            "--bootstrap-servers",
+            "--kafka-bootstrap-servers",
             "127.0.0.1:1",
             "--replay-retry-for",
             "1s",
