@@ -113,6 +113,9 @@ pub async fn run(
     let metrics = Metrics::register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
     let replayer = Replayer::new(args.replay_settings())
         .map_err(|error| GatewayError::Config(format!("replay from Kafka: {error}")))?;
+    replayer
+        .metrics()
+        .register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
     let hub = Hub::new(hub_settings(&args), replayer, metrics.clone());
     let hub_task = tokio::spawn(hub.clone().run(shutdown.clone()));
 

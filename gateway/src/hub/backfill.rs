@@ -17,7 +17,7 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use streamweaver_proto::topics::Topic;
 use tokio::{sync::mpsc, time::Instant};
 
@@ -34,6 +34,8 @@ const MEMORY_CHUNK: usize = 256;
 /// First wait before retrying Kafka; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// The shortest wait for one answer from Kafka, however little of the budget is left.
+const MIN_CALL: Duration = Duration::from_millis(100);
 
 /// Why a reset is sent.
 pub(crate) const RESTARTED: &str = "the partition's offsets started again (its topic was recreated or its log cut short); positions held for it mean nothing now";
@@ -150,6 +152,25 @@ impl Retry {
         self.backoff = FIRST_BACKOFF;
     }
 
+    /// What is left of the budget for one call (never less than [`MIN_CALL`]).
+    fn left(&self) -> Duration {
+        let spent = self.since.map_or(Duration::ZERO, |since| since.elapsed());
+        self.give_up_after.saturating_sub(spent).max(MIN_CALL)
+    }
+
+    /// Runs one call to Kafka, bounded by what is left of the budget.
+    async fn call<T>(
+        &self,
+        call: impl Future<Output = Result<T, ReplayError>>,
+    ) -> Result<T, ReplayError> {
+        let left = self.left();
+        tokio::time::timeout(left, call).await.unwrap_or_else(|_| {
+            Err(ReplayError::Unavailable(format!(
+                "no answer within {left:?}"
+            )))
+        })
+    }
+
     /// Waits before the next attempt, or says to give up.
     async fn wait(&mut self, error: &ReplayError) -> Result<(), Stop> {
         let since = *self.since.get_or_insert_with(Instant::now);
@@ -223,7 +244,7 @@ impl Backfill<'_> {
     {
         let mut retry = Retry::new(self.hub.settings.replay_retry_for);
         loop {
-            match call().await {
+            match retry.call(call()).await {
                 Ok(answer) => return Ok(Ok(answer)),
                 Err(ReplayError::UnknownPartition { .. }) => return Ok(Err(Unknown)),
                 Err(error) => retry.wait(&error).await?,
@@ -375,7 +396,11 @@ impl Backfill<'_> {
                     .replayer
                     .read(start.topic, start.partition, start.cursor + 1, until);
             let mut failure = None;
-            while let Some(chunk) = chunks.next().await {
+            while let Some(chunk) = retry
+                .call(chunks.next().map(Ok))
+                .await
+                .unwrap_or_else(|error| Some(Err(error)))
+            {
                 match chunk {
                     Ok(ReplayChunk::Events(events)) => {
                         retry.progressed();

@@ -328,15 +328,23 @@ impl Hub {
         if accepted.is_empty() {
             return;
         }
-        let mut published = self.published();
-        for (event, _) in accepted {
-            published.insert((event.topic(), event.partition()), event.offset());
-            self.metrics
-                .ingested
-                .get_or_create(&TopicLabels {
-                    topic: event.topic().name(),
-                })
-                .inc();
+        let mut per_topic = [0u64; Topic::ALL.len()];
+        {
+            let mut published = self.published();
+            for (event, _) in accepted {
+                published.insert((event.topic(), event.partition()), event.offset());
+                per_topic[event.topic().index()] += 1;
+            }
+        }
+        for (topic, count) in Topic::ALL.into_iter().zip(per_topic) {
+            if count > 0 {
+                self.metrics
+                    .ingested
+                    .get_or_create(&TopicLabels {
+                        topic: topic.name(),
+                    })
+                    .inc_by(count);
+            }
         }
     }
 

@@ -133,6 +133,8 @@ pub struct Subscription {
     sampler: Option<Box<Sampler>>,
     /// Popped but not yet taken off the queued-events gauges.
     unaccounted: (i64, i64),
+    /// Events sent but not yet counted (counted in bulk, not one shared counter per event).
+    uncounted_deliveries: u64,
 }
 
 impl Subscription {
@@ -175,6 +177,7 @@ impl Subscription {
             }),
             sampler,
             unaccounted: (0, 0),
+            uncounted_deliveries: 0,
         }
     }
 
@@ -185,13 +188,10 @@ impl Subscription {
         let next = self.next_unstamped().await;
         self.quiet_until = Instant::now() + self.hub.settings.heartbeat;
         if let Ok(Outgoing::Event(_)) = next {
-            self.hub
-                .metrics
-                .delivered
-                .get_or_create(&TransportLabels {
-                    transport: self.transport,
-                })
-                .inc();
+            self.uncounted_deliveries += 1;
+            if self.uncounted_deliveries >= 1024 {
+                self.account();
+            }
         }
         next
     }
@@ -448,10 +448,20 @@ impl Subscription {
         })))
     }
 
-    /// Takes what was popped off the queued-events gauges.
+    /// Takes what was popped off the queued-events gauges and counts what was sent.
     fn account(&mut self) {
         let (events, bytes) = std::mem::take(&mut self.unaccounted);
         self.hub.account_queued(-events, -bytes);
+        let delivered = std::mem::take(&mut self.uncounted_deliveries);
+        if delivered > 0 {
+            self.hub
+                .metrics
+                .delivered
+                .get_or_create(&TransportLabels {
+                    transport: self.transport,
+                })
+                .inc_by(delivered);
+        }
     }
 }
 

@@ -39,11 +39,22 @@ fn offline() -> Replayer {
     Replayer::new(ReplaySettings {
         bootstrap_servers: "127.0.0.1:1".into(),
         fetch_wait_max_ms: 10,
-        max_concurrent_reads: 1,
+        max_concurrent_reads: 16,
         max_value_bytes: 1 << 20,
         cache_bytes: 1 << 20,
     })
     .expect("a replayer")
+}
+
+/// Runs a test that asks the offline Kafka. Its blocking calls are abandoned at the end rather
+/// than awaited: librdkafka gives up on a closed port only after its own timeout.
+fn asking_offline_kafka(test: impl std::future::Future<Output = ()>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(test);
+    runtime.shutdown_background();
 }
 
 fn hub_with(change: impl FnOnce(&mut HubSettings)) -> (Arc<Hub>, Metrics) {
@@ -110,91 +121,98 @@ fn nothing_ready(subscription: &mut Subscription) -> bool {
     subscription.try_next().is_none()
 }
 
-#[tokio::test]
-async fn duplicates_are_dropped_per_partition() {
-    let hub = hub();
-    let mut subscription = subscribe(&hub, SubscribeRequest::default());
-    let outcomes = hub
-        .publish(&[
-            trade(0, 5, "A"),
-            trade(0, 5, "A"),
-            trade(1, 4, "A"),
-            trade(0, 6, "A"),
-        ])
-        .await;
-    assert_eq!(
-        outcomes,
-        vec![
-            Outcome::Accepted,
-            Outcome::Duplicate,
-            Outcome::Accepted,
-            Outcome::Accepted
-        ]
-    );
-    assert_eq!(
-        offsets(&mut subscription, 3).await,
-        vec![(0, 5), (1, 4), (0, 6)]
-    );
+#[test]
+fn duplicates_are_dropped_per_partition() {
+    // The second offset 5 goes backwards: Kafka is asked, cannot answer, so it is a duplicate.
+    asking_offline_kafka(async {
+        let hub = hub();
+        let mut subscription = subscribe(&hub, SubscribeRequest::default());
+        let outcomes = hub
+            .publish(&[
+                trade(0, 5, "A"),
+                trade(0, 5, "A"),
+                trade(1, 4, "A"),
+                trade(0, 6, "A"),
+            ])
+            .await;
+        assert_eq!(
+            outcomes,
+            vec![
+                Outcome::Accepted,
+                Outcome::Duplicate,
+                Outcome::Accepted,
+                Outcome::Accepted
+            ]
+        );
+        assert_eq!(
+            offsets(&mut subscription, 3).await,
+            vec![(0, 5), (1, 4), (0, 6)]
+        );
+    });
 }
 
-#[tokio::test]
-async fn backward_steps_without_kafka_are_duplicates_one_check_each() {
-    let (hub, metrics) = hub_with(|_| {});
-    let mut subscription = subscribe(&hub, SubscribeRequest::default());
-    hub.publish(&[trade(0, 10, "A"), trade(0, 11, "A")]).await;
-    // A consumer rewind: Kafka cannot be asked, so these are taken for duplicates, with one
-    // check for the whole step back.
-    let outcomes = hub
-        .publish(&[
-            trade(0, 9, "A"),
-            trade(0, 10, "A"),
-            trade(0, 11, "A"),
-            trade(0, 12, "A"),
-        ])
-        .await;
-    assert_eq!(
-        outcomes,
-        vec![
-            Outcome::Duplicate,
-            Outcome::Duplicate,
-            Outcome::Duplicate,
-            Outcome::Accepted
-        ]
-    );
-    assert_eq!(
-        offsets(&mut subscription, 3).await,
-        vec![(0, 10), (0, 11), (0, 12)]
-    );
-    assert_eq!(checks(&metrics, "backward", "unavailable"), 1);
-    assert_eq!(metrics.duplicates.get(), 3);
+#[test]
+fn backward_steps_without_kafka_are_duplicates_one_check_each() {
+    asking_offline_kafka(async {
+        let (hub, metrics) = hub_with(|_| {});
+        let mut subscription = subscribe(&hub, SubscribeRequest::default());
+        hub.publish(&[trade(0, 10, "A"), trade(0, 11, "A")]).await;
+        // A consumer rewind: Kafka cannot be asked, so these are taken for duplicates, with one
+        // check for the whole step back.
+        let outcomes = hub
+            .publish(&[
+                trade(0, 9, "A"),
+                trade(0, 10, "A"),
+                trade(0, 11, "A"),
+                trade(0, 12, "A"),
+            ])
+            .await;
+        assert_eq!(
+            outcomes,
+            vec![
+                Outcome::Duplicate,
+                Outcome::Duplicate,
+                Outcome::Duplicate,
+                Outcome::Accepted
+            ]
+        );
+        assert_eq!(
+            offsets(&mut subscription, 3).await,
+            vec![(0, 10), (0, 11), (0, 12)]
+        );
+        assert_eq!(checks(&metrics, "backward", "unavailable"), 1);
+        assert_eq!(metrics.duplicates.get(), 3);
+    });
 }
 
-#[tokio::test]
-async fn an_offset_of_i64_max_does_not_blind_a_partition() {
-    let (hub, metrics) = hub_with(|_| {});
-    let mut subscription = subscribe(&hub, SubscribeRequest::default());
-    hub.publish(&[trade(0, 10, "A")]).await;
-    let outcomes = hub
-        .publish(&[
-            trade(0, i64::MAX, "A"),
-            trade(0, 11, "A"),
-            trade(0, 12, "A"),
-        ])
-        .await;
-    assert_eq!(
-        outcomes,
-        vec![
-            Outcome::Refused("offset_unverified"),
-            Outcome::Accepted,
-            Outcome::Accepted
-        ]
-    );
-    assert_eq!(
-        offsets(&mut subscription, 3).await,
-        vec![(0, 10), (0, 11), (0, 12)]
-    );
-    assert!(nothing_ready(&mut subscription));
-    assert_eq!(checks(&metrics, "jump", "unavailable"), 1);
+#[test]
+fn an_offset_of_i64_max_does_not_blind_a_partition() {
+    asking_offline_kafka(async {
+        let (hub, metrics) = hub_with(|_| {});
+        let mut subscription = subscribe(&hub, SubscribeRequest::default());
+        hub.publish(&[trade(0, 10, "A")]).await;
+        let outcomes = hub
+            .publish(&[
+                trade(0, i64::MAX, "A"),
+                trade(0, 11, "A"),
+                trade(0, 12, "A"),
+            ])
+            .await;
+        assert_eq!(
+            outcomes,
+            vec![
+                Outcome::Refused("offset_unverified"),
+                Outcome::Accepted,
+                Outcome::Accepted
+            ]
+        );
+        assert_eq!(
+            offsets(&mut subscription, 3).await,
+            vec![(0, 10), (0, 11), (0, 12)]
+        );
+        assert!(nothing_ready(&mut subscription));
+        assert_eq!(checks(&metrics, "jump", "unavailable"), 1);
+    });
 }
 
 #[tokio::test]
@@ -395,41 +413,47 @@ async fn history_is_per_partition_so_a_busy_topic_cannot_evict_a_quiet_one() {
     assert_eq!(offsets(&mut subscription, 2).await, vec![(0, 0), (0, 1)]);
 }
 
-#[tokio::test]
-async fn a_resume_memory_cannot_serve_ends_with_unavailable_when_kafka_cannot_be_read() {
-    let (hub, metrics) = hub_with(|s| s.history = 3);
-    let batch: Vec<_> = (0..10).map(|o| trade(0, o, "A")).collect();
-    hub.publish(&batch).await;
-    // Offsets 3..=6 are no longer in memory; after a restart, nothing is.
-    for offset in [2, 20] {
-        let mut subscription = subscribe(
-            &hub,
-            request(|r| r.resume_from = vec![resume("stock_trades", 0, offset)]),
-        );
-        match next(&mut subscription).await {
-            Err(Ended::ReplayUnavailable(message)) => {
-                assert!(message.contains("Kafka"), "{message}")
-            }
-            other => panic!("expected the end, got {other:?}"),
-        }
-    }
-    assert_eq!(metrics.backfill_failures.get(), 2);
-}
-
-#[tokio::test]
-async fn resume_positions_from_outside_cannot_overflow() {
-    let hub = hub_with(|s| s.replay_retry_for = Duration::ZERO).0;
-    let batch: Vec<_> = (0..10).map(|o| trade(0, o, "A")).collect();
-    hub.publish(&batch).await;
-    for offset in [i64::MIN, -1, i64::MAX] {
-        for partition in [0, 7, i32::MAX] {
+#[test]
+fn a_resume_memory_cannot_serve_ends_with_unavailable_when_kafka_cannot_be_read() {
+    asking_offline_kafka(async {
+        let (hub, metrics) = hub_with(|s| s.history = 3);
+        let batch: Vec<_> = (0..10).map(|o| trade(0, o, "A")).collect();
+        hub.publish(&batch).await;
+        // Offsets 3..=6 are no longer in memory; after a restart, nothing is.
+        for offset in [2, 20] {
             let mut subscription = subscribe(
                 &hub,
-                request(|r| r.resume_from = vec![resume("stock_trades", partition, offset)]),
+                request(|r| r.resume_from = vec![resume("stock_trades", 0, offset)]),
             );
-            let _ = next(&mut subscription).await;
+            match next(&mut subscription).await {
+                Err(Ended::ReplayUnavailable(message)) => {
+                    assert!(message.contains("Kafka"), "{message}")
+                }
+                other => panic!("expected the end, got {other:?}"),
+            }
         }
-    }
+        assert_eq!(metrics.backfill_failures.get(), 2);
+    });
+}
+
+#[test]
+fn resume_positions_from_outside_cannot_overflow() {
+    asking_offline_kafka(async {
+        let hub = hub_with(|s| s.replay_retry_for = Duration::ZERO).0;
+        let batch: Vec<_> = (0..10).map(|o| trade(0, o, "A")).collect();
+        hub.publish(&batch).await;
+        let mut subscriptions = Vec::new();
+        for offset in [i64::MIN, -1, i64::MAX] {
+            for partition in [0, 7, i32::MAX] {
+                subscriptions.push(subscribe(
+                    &hub,
+                    request(|r| r.resume_from = vec![resume("stock_trades", partition, offset)]),
+                ));
+            }
+        }
+        // Each ends (Kafka cannot be asked) or goes on; none overflows.
+        futures::future::join_all(subscriptions.iter_mut().map(next)).await;
+    });
 }
 
 #[tokio::test(start_paused = true)]
@@ -514,19 +538,21 @@ async fn a_narrow_subscription_on_a_busy_stream_still_gets_heartbeats() {
     publisher.abort();
 }
 
-#[tokio::test]
-async fn closing_the_hub_ends_every_subscription_and_later_ones() {
-    let hub = hub();
-    let mut live = subscribe(&hub, SubscribeRequest::default());
-    let mut backfilling = subscribe(
-        &hub,
-        request(|r| r.resume_from = vec![resume("stock_trades", 0, 5)]),
-    );
-    hub.close();
-    assert_eq!(next(&mut live).await, Err(Ended::ShuttingDown));
-    assert_eq!(next(&mut backfilling).await, Err(Ended::ShuttingDown));
-    let mut late = subscribe(&hub, SubscribeRequest::default());
-    assert_eq!(next(&mut late).await, Err(Ended::ShuttingDown));
+#[test]
+fn closing_the_hub_ends_every_subscription_and_later_ones() {
+    asking_offline_kafka(async {
+        let hub = hub();
+        let mut live = subscribe(&hub, SubscribeRequest::default());
+        let mut backfilling = subscribe(
+            &hub,
+            request(|r| r.resume_from = vec![resume("stock_trades", 0, 5)]),
+        );
+        hub.close();
+        assert_eq!(next(&mut live).await, Err(Ended::ShuttingDown));
+        assert_eq!(next(&mut backfilling).await, Err(Ended::ShuttingDown));
+        let mut late = subscribe(&hub, SubscribeRequest::default());
+        assert_eq!(next(&mut late).await, Err(Ended::ShuttingDown));
+    });
 }
 
 #[tokio::test]
