@@ -599,6 +599,11 @@ impl SocketAuth {
         self.subscribed_topics = Some(request.topics.clone());
     }
 
+    /// Whether a subscription has been allowed on this socket yet.
+    pub fn has_subscribed(&self) -> bool {
+        self.subscribed_topics.is_some()
+    }
+
     /// When the token in force expires; `None`: no token, or open.
     pub fn deadline(&self) -> Option<Instant> {
         self.grant.as_ref().and_then(Grant::deadline)

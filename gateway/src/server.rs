@@ -5,9 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{Router, http::HeaderValue, routing::get};
 use streamweaver_common::metrics::{SharedRegistry, metrics_handler};
-use streamweaver_proto::v1::{
-    ingest_service_server::IngestServiceServer, stream_service_server::StreamServiceServer,
-};
+use streamweaver_proto::v1::ingest_service_server::IngestServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
@@ -17,19 +15,15 @@ use crate::{
     admission::{Admission, Limits},
     auth::{AuthConfigError, PublishAuth, SubscriberAuth},
     config::GatewayArgs,
-    hub::Hub,
+    hub::{self, Hub, HubSettings, PolicyDefaults},
     ingest::Ingest,
     metrics::Metrics,
     replay::Replayer,
     serve::{self, ServeOptions},
-    subscribe::Subscriptions,
+    subscribe::{StreamServiceRoute, Subscriptions},
     tls::{self, TlsError, TlsFiles},
     websocket::{self, WebSocketState},
 };
-
-/// Largest `SubscribeRequest` over gRPC: at most 1024 resume positions and a few filters fit
-/// many times over, and a client cannot make the gateway buffer megabytes per stream.
-const MAX_SUBSCRIBE_REQUEST_BYTES: usize = 64 * 1024;
 
 /// Why the gateway could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +86,25 @@ fn cors(allowed_origins: &[String]) -> Result<CorsLayer, GatewayError> {
         .max_age(Duration::from_secs(86_400)))
 }
 
+/// The hub's settings from the gateway's flags.
+fn hub_settings(args: &GatewayArgs) -> HubSettings {
+    HubSettings {
+        limits: hub::Limits {
+            events: args.subscriber_buffer as usize,
+            bytes: usize::try_from(args.subscriber_buffer_bytes).unwrap_or(usize::MAX),
+        },
+        policy: PolicyDefaults {
+            kind: args.slow_client_policy,
+            sample_interval: args.sample_interval,
+        },
+        history: args.history,
+        history_max_age: args.history_max_age,
+        heartbeat: args.heartbeat,
+        offset_check_timeout: args.offset_check_timeout,
+        replay_retry_for: args.replay_retry_for,
+    }
+}
+
 /// Serves the gateway on `listener` until `shutdown` is cancelled.
 pub async fn run(
     listener: TcpListener,
@@ -124,15 +137,8 @@ pub async fn run(
     replayer
         .metrics()
         .register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
-    // Handed to the hub once it reads Kafka for resumes (issue 6).
-    let _replayer = replayer;
-    let hub = Arc::new(Hub::new(
-        args.subscriber_buffer as usize,
-        args.history,
-        args.heartbeat,
-        metrics.clone(),
-        shutdown.clone(),
-    ));
+    let hub = Hub::new(hub_settings(&args), replayer, metrics.clone());
+    let hub_task = tokio::spawn(hub.clone().run(shutdown.clone()));
 
     let admission = Admission::new(
         Limits {
@@ -146,6 +152,7 @@ pub async fn run(
         hub.clone(),
         metrics.clone(),
         subscriber_auth.clone(),
+        args.max_subscribers,
     ));
     let ingest = Ingest::new(
         hub.clone(),
@@ -160,9 +167,7 @@ pub async fn run(
     );
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<StreamServiceServer<Arc<Subscriptions>>>()
-        .await;
+    health.set_serving::<StreamServiceRoute>().await;
     health.set_serving::<IngestServiceServer<Ingest>>().await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -173,10 +178,7 @@ pub async fn run(
     let grpc = Routes::new(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
-        .add_service(
-            StreamServiceServer::from_arc(subscriptions.clone())
-                .max_decoding_message_size(MAX_SUBSCRIBE_REQUEST_BYTES),
-        )
+        .add_service(StreamServiceRoute::new(subscriptions.clone()))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             IngestServiceServer::new(ingest).max_decoding_message_size(args.max_message_bytes),
             publish_auth,
@@ -187,6 +189,7 @@ pub async fn run(
     let ws_state = WebSocketState {
         hub,
         metrics: metrics.clone(),
+        subscriptions,
         auth: subscriber_auth,
         subscribe_timeout: args.connections.ws_subscribe_timeout,
         allowed_origins: if args.allowed_origins.iter().any(|o| o == "*") {
@@ -220,9 +223,7 @@ pub async fn run(
     let drain = shutdown.clone();
     tokio::spawn(async move {
         drain.cancelled().await;
-        health
-            .set_not_serving::<StreamServiceServer<Arc<Subscriptions>>>()
-            .await;
+        health.set_not_serving::<StreamServiceRoute>().await;
     });
     let options = ServeOptions {
         header_read_timeout: args.connections.header_read_timeout,
@@ -232,6 +233,9 @@ pub async fn run(
         drain_timeout: args.connections.drain_timeout,
     };
     serve::serve(listener, app, admission, tls, options, metrics, shutdown).await;
+    if let Err(join_error) = hub_task.await {
+        tracing::error!(%join_error, "hub task failed");
+    }
     tracing::info!("gateway stopped");
     Ok(())
 }

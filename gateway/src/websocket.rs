@@ -1,14 +1,21 @@
 //! `/ws`: the same subscription, spoken as proto3 JSON over a WebSocket, one message per text
-//! frame. The client sends a `SubscribeRequest` (and may send another at any time to change it);
-//! the server sends `SubscribeResponse`s. A bad frame gets an `error` response and the socket
-//! stays open. Pings find dead peers; a peer that stops reading only ever costs its own queue.
+//! frame. The client sends a `SubscribeRequest` (and may send another at any time to change it,
+//! within a rate limit); the server sends `SubscribeResponse`s. A bad frame gets an `error`
+//! response and the socket stays open. Pings find dead peers; a peer that stops reading only
+//! ever costs its own queue.
 //!
-//! A client that asks for the subprotocol [`BATCH_PROTOCOL`] gets each text frame as a JSON array
-//! of the `SubscribeResponse`s ready at that moment instead: at thousands of events per second a
-//! browser spends far less on a few large frames than on one frame per event.
+//! An event's frame is the event's shared JSON encoding, made once for every subscriber. A
+//! client that asks for the subprotocol [`BATCH_PROTOCOL`] gets each text frame as a JSON array
+//! of the `SubscribeResponse`s ready at that moment instead, assembled from the same shared
+//! pieces: at thousands of events per second a browser spends far less on a few large frames
+//! than on one frame per event.
 //!
-//! With subscriber tokens required, the token comes as a subprotocol or a first frame (see
-//! [`crate::auth`]); a socket that has not subscribed within `--ws-subscribe-timeout` is closed.
+//! An idle socket is kept small: small read and write buffers, and no allocation waiting in its
+//! subscription's queue.
+//!
+//! With subscriber tokens required, the token comes as a subprotocol or a frame (see
+//! [`crate::auth`]), and every subscribe request, the first and each re-subscribe, is checked
+//! against it. A socket that has not subscribed within `--ws-subscribe-timeout` is closed.
 
 use std::{sync::Arc, time::Duration};
 
@@ -21,7 +28,8 @@ use axum::{
     http::{HeaderMap, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
-use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{Sink, SinkExt, Stream, StreamExt};
 use streamweaver_proto::v1::{
     StreamError, SubscribeRequest, SubscribeResponse, subscribe_response::Kind,
 };
@@ -30,10 +38,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::{AuthError, SocketAuth, SubscriberAuth},
-    filter::Filter,
-    hub::{Hub, Subscription},
+    hub::{Ended, Hub, Outgoing, Subscription},
     metrics::{Metrics, Transport},
     serve::ConnectionInfo,
+    subscribe::Subscriptions,
 };
 
 /// Largest frame a client may send; a `SubscribeRequest` is small.
@@ -43,14 +51,20 @@ pub const BATCH_PROTOCOL: &str = "streamweaver.v1.batch";
 /// The subprotocol of the default, one response per frame: for clients that must offer one
 /// (a browser offering a token subprotocol needs one the server selects).
 pub const JSON_PROTOCOL: &str = "streamweaver.v1.json";
-/// Read buffer of a socket: client frames are small `SubscribeRequest`s, and an idle socket
-/// should cost little (tungstenite's default is 128 KiB). Larger frames grow it as needed.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Most responses in one batched frame.
 const MAX_BATCH: usize = 256;
+/// A batched frame is closed once it holds this many bytes, so the socket's write buffer stays
+/// small.
+const MAX_BATCH_BYTES: usize = 32 * 1024;
+/// The socket's read buffer: client frames are small requests.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
+/// Re-subscribes a connection may make at once, then [`RESUBSCRIBES_PER_SECOND`].
+const RESUBSCRIBE_BURST: f64 = 10.0;
+const RESUBSCRIBES_PER_SECOND: f64 = 2.0;
 /// WebSocket close code "going away", sent when the gateway shuts down.
 const GOING_AWAY: u16 = 1001;
-/// WebSocket close code "policy violation": no subscription in time, or the token expired.
+/// WebSocket close code "policy violation": too slow under DISCONNECT, no subscription in time,
+/// or the token expired.
 const POLICY_VIOLATION: u16 = 1008;
 
 /// What the `/ws` handler needs.
@@ -60,6 +74,8 @@ pub struct WebSocketState {
     pub hub: Arc<Hub>,
     /// Where refusals are counted.
     pub metrics: Metrics,
+    /// The subscribe endpoint, for its capacity check.
+    pub subscriptions: Arc<Subscriptions>,
     /// Who may subscribe.
     pub auth: Arc<SubscriberAuth>,
     /// A socket with no subscription this long after opening is closed.
@@ -72,7 +88,7 @@ pub struct WebSocketState {
     pub shutdown: CancellationToken,
 }
 
-/// Checks origin and credential, then upgrades the connection.
+/// Checks origin, credential and capacity, then upgrades the connection.
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<WebSocketState>,
@@ -107,48 +123,31 @@ pub async fn upgrade(
             return (status, format!("{error}\n")).into_response();
         }
     };
+    if let Err(status) = state.subscriptions.check_capacity(Transport::Websocket) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{}\n", status.message()),
+        )
+            .into_response();
+    }
     // Never selects a token subprotocol: the token is not echoed back.
     let ws = ws.protocols([BATCH_PROTOCOL, JSON_PROTOCOL]);
-    let batch = if ws
+    let batched = ws
         .selected_protocol()
-        .is_some_and(|protocol| protocol == BATCH_PROTOCOL)
-    {
-        MAX_BATCH
-    } else {
-        1
-    };
+        .is_some_and(|protocol| protocol == BATCH_PROTOCOL);
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| async move {
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
-            serve(sink, stream, state, batch, auth).await;
-            // The connection's admission place is held until the socket ends.
-            drop(connection);
+            // Boxed: the task then holds a pointer, and the loop's state only while it lives.
+            Box::pin(async move {
+                serve(sink, stream, state, batched, auth).await;
+                // The connection's admission place is held until the socket ends.
+                drop(connection);
+            })
         })
-}
-
-fn to_frame(response: &SubscribeResponse) -> Message {
-    match serde_json::to_string(response) {
-        Ok(json) => Message::Text(Utf8Bytes::from(json)),
-        // Serialising a generated message cannot fail; be loud if it ever does.
-        Err(error) => Message::Text(Utf8Bytes::from(format!(
-            r#"{{"error":{{"code":"INTERNAL","message":"cannot encode a response: {error}"}}}}"#
-        ))),
-    }
-}
-
-/// The responses as one frame: a lone object, or (batching) a JSON array of them.
-fn to_frames(responses: &[SubscribeResponse], batched: bool) -> Message {
-    match responses {
-        [response] if !batched => to_frame(response),
-        responses => match serde_json::to_string(responses) {
-            Ok(json) => Message::Text(Utf8Bytes::from(json)),
-            Err(error) => Message::Text(Utf8Bytes::from(format!(
-                r#"[{{"error":{{"code":"INTERNAL","message":"cannot encode responses: {error}"}}}}]"#
-            ))),
-        },
-    }
 }
 
 fn error_response(code: &str, message: String) -> SubscribeResponse {
@@ -160,14 +159,109 @@ fn error_response(code: &str, message: String) -> SubscribeResponse {
     }
 }
 
-/// Serves one socket until the peer leaves, goes silent, or the gateway stops, sending up to
-/// `batch` responses per frame (1: one object per frame). Generic over the socket halves so
-/// tests can drive it without a network.
+/// A response in the proto3 JSON mapping: an event's shared encoding, or one made now.
+fn json_of(outgoing: &Outgoing) -> Bytes {
+    match outgoing {
+        Outgoing::Event(event) => event.json().clone(),
+        Outgoing::Message(message) => json_message(message),
+    }
+}
+
+fn json_message(message: &SubscribeResponse) -> Bytes {
+    match serde_json::to_vec(message) {
+        Ok(json) => Bytes::from(json),
+        // Serialising a generated message cannot fail; be loud if it ever does.
+        Err(error) => Bytes::from(format!(
+            r#"{{"error":{{"code":"INTERNAL","message":"cannot encode a response: {error}"}}}}"#
+        )),
+    }
+}
+
+fn text(json: Bytes) -> Message {
+    match Utf8Bytes::try_from(json) {
+        Ok(text) => Message::Text(text),
+        Err(_) => Message::Text(Utf8Bytes::from_static(
+            r#"{"error":{"code":"INTERNAL","message":"a response was not UTF-8"}}"#,
+        )),
+    }
+}
+
+/// A JSON array assembled from shared pieces.
+struct Batch {
+    frame: BytesMut,
+    count: usize,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            frame: BytesMut::new(),
+            count: 0,
+        }
+    }
+
+    fn push(&mut self, piece: &[u8]) {
+        self.frame.put_u8(if self.count == 0 { b'[' } else { b',' });
+        self.frame.put_slice(piece);
+        self.count += 1;
+    }
+
+    fn is_full(&self) -> bool {
+        self.count >= MAX_BATCH || self.frame.len() >= MAX_BATCH_BYTES
+    }
+
+    fn finish(mut self) -> Message {
+        if self.count == 0 {
+            self.frame.put_u8(b'[');
+        }
+        self.frame.put_u8(b']');
+        text(self.frame.freeze())
+    }
+}
+
+/// A connection's re-subscribe budget (a token bucket).
+struct Resubscribes {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Resubscribes {
+    fn new() -> Self {
+        Self {
+            tokens: RESUBSCRIBE_BURST,
+            at: Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * RESUBSCRIBES_PER_SECOND;
+        self.tokens = (self.tokens + refill).min(RESUBSCRIBE_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What the loop does next.
+enum Action {
+    Send(Message),
+    Close(u16, Utf8Bytes),
+    Stop,
+}
+
+/// Serves one socket until the peer leaves, goes silent, does not subscribe in time, its token
+/// expires, or the gateway stops; with `batched` each frame is a JSON array of the responses
+/// ready at once. Generic over the socket halves so tests can drive it without a network.
 pub async fn serve<S, R, E>(
     mut sink: S,
     mut stream: R,
     state: WebSocketState,
-    batch: usize,
+    batched: bool,
     mut auth: SocketAuth,
 ) where
     S: Sink<Message> + Unpin,
@@ -175,108 +269,142 @@ pub async fn serve<S, R, E>(
     E: std::fmt::Display,
 {
     let endpoint = Transport::Websocket.name();
-    let batched = batch > 1;
+    let error_frame = |code: &str, message: String| {
+        let json = json_message(&error_response(code, message));
+        if batched {
+            let mut batch = Batch::new();
+            batch.push(&json);
+            batch.finish()
+        } else {
+            text(json)
+        }
+    };
+    // This connection's own token: shutdown reaches it without every socket polling one.
+    let shutdown = state.shutdown.child_token();
     let mut subscription: Option<Subscription> = None;
+    let mut resubscribes = Resubscribes::new();
+    let mut ended: Option<Ended> = None;
     let mut ping = tokio::time::interval(state.ping_interval);
     ping.reset();
     let mut last_heard = Instant::now();
     let silent_limit = state.ping_interval * 3;
     let subscribe_by = Instant::now() + state.subscribe_timeout;
-    let mut subscribed = false;
 
     loop {
-        let outgoing = tokio::select! {
-            () = state.shutdown.cancelled() => {
-                let _ = sink.send(Message::Close(Some(CloseFrame {
-                    code: GOING_AWAY,
-                    reason: Utf8Bytes::from_static("gateway is shutting down"),
-                }))).await;
-                break;
+        let action = if let Some(why) = ended.take() {
+            match why {
+                Ended::ShuttingDown => Action::Close(GOING_AWAY, "gateway is shutting down".into()),
+                Ended::TooSlow => Action::Close(
+                    POLICY_VIOLATION,
+                    "subscriber fell behind (slow-client policy DISCONNECT)".into(),
+                ),
+                Ended::ReplayUnavailable(message) => {
+                    subscription = None;
+                    Action::Send(error_frame("UNAVAILABLE", message))
+                }
             }
-            () = tokio::time::sleep_until(subscribe_by), if !subscribed => {
-                state.metrics.refuse(endpoint, "no_subscription");
-                let reason = format!("no SubscribeRequest within {:?}", state.subscribe_timeout);
-                let _ = sink.send(Message::Close(Some(CloseFrame {
-                    code: POLICY_VIOLATION,
-                    reason: Utf8Bytes::from(reason),
-                }))).await;
-                break;
-            }
-            () = sleep_until_expiry(&auth) => {
-                state.metrics.refuse(endpoint, AuthError::Expired.reason());
-                let error = AuthError::Expired;
-                let _ = sink.send(to_frames(&[error_response(error.code_name(), error.to_string())], batched)).await;
-                let _ = sink.send(Message::Close(Some(CloseFrame {
-                    code: POLICY_VIOLATION,
-                    reason: Utf8Bytes::from_static("the token has expired"),
-                }))).await;
-                break;
-            }
-            incoming = stream.next() => {
-                last_heard = Instant::now();
-                match incoming {
-                    None | Some(Ok(Message::Close(_))) => break,
-                    Some(Err(error)) => {
-                        tracing::debug!(%error, "websocket read failed");
-                        break;
-                    }
-                    Some(Ok(Message::Text(text))) => {
-                        if let Some(outcome) = auth.authorization_frame(&text) {
-                            match outcome {
-                                Ok(()) => continue,
-                                Err(error) => {
-                                    state.metrics.refuse(endpoint, error.reason());
-                                    to_frames(&[error_response(error.code_name(), error.to_string())], batched)
+        } else {
+            tokio::select! {
+                () = shutdown.cancelled() => Action::Close(GOING_AWAY, "gateway is shutting down".into()),
+                () = tokio::time::sleep_until(subscribe_by), if !auth.has_subscribed() => {
+                    state.metrics.refuse(endpoint, "no_subscription");
+                    let reason = format!("no SubscribeRequest within {:?}", state.subscribe_timeout);
+                    Action::Close(POLICY_VIOLATION, reason.into())
+                }
+                () = sleep_until_expiry(&auth) => {
+                    state.metrics.refuse(endpoint, AuthError::Expired.reason());
+                    let error = AuthError::Expired;
+                    // Best effort: the close frame follows.
+                    let frame = error_frame(error.code_name(), error.to_string());
+                    let _ = tokio::time::timeout(silent_limit, sink.send(frame)).await;
+                    Action::Close(POLICY_VIOLATION, "the token has expired".into())
+                }
+                incoming = stream.next() => {
+                    last_heard = Instant::now();
+                    match incoming {
+                        None | Some(Ok(Message::Close(_))) => Action::Stop,
+                        Some(Err(error)) => {
+                            tracing::debug!(%error, "websocket read failed");
+                            Action::Stop
+                        }
+                        Some(Ok(Message::Text(text))) => {
+                            if !resubscribes.allow() {
+                                state.metrics.refuse(endpoint, "resubscribe_rate_limited");
+                                Action::Send(error_frame(
+                                    "RESOURCE_EXHAUSTED",
+                                    format!("too many subscribe requests: at most {RESUBSCRIBE_BURST} at once, then {RESUBSCRIBES_PER_SECOND} per second"),
+                                ))
+                            } else if let Some(outcome) = auth.authorization_frame(&text) {
+                                match outcome {
+                                    Ok(()) => continue,
+                                    Err(error) => {
+                                        state.metrics.refuse(endpoint, error.reason());
+                                        Action::Send(error_frame(error.code_name(), error.to_string()))
+                                    }
                                 }
-                            }
-                        } else {
-                            match parse_request(&text, &auth) {
-                                Ok((filter, request)) => {
-                                    auth.subscribed(&request);
-                                    subscribed = true;
-                                    // Replacing the subscription drops the old one at once.
-                                    subscription = Some(state.hub.subscribe(filter, &request.resume_from, Transport::Websocket));
-                                    continue;
-                                }
-                                Err((code, reason, message)) => {
-                                    state.metrics.refuse(endpoint, reason);
-                                    to_frames(&[error_response(code, message)], batched)
+                            } else {
+                                match subscribe(&state, &mut auth, &text) {
+                                    Ok(new) => {
+                                        // Replacing the subscription drops the old one at once.
+                                        subscription = Some(new);
+                                        continue;
+                                    }
+                                    Err((code, message)) => Action::Send(error_frame(code, message)),
                                 }
                             }
                         }
-                    }
-                    Some(Ok(Message::Binary(_))) => {
-                        state.metrics.refuse(endpoint, "binary_frame");
-                        let message = "binary frames are not accepted: send a SubscribeRequest as proto3 JSON text";
-                        to_frames(&[error_response("INVALID_ARGUMENT", message.into())], batched)
-                    }
-                    // axum answers pings itself; either way the peer is alive.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                }
-            }
-            response = next_response(&mut subscription) => match response {
-                Some(response) => {
-                    let mut responses = vec![response];
-                    // Batching: take whatever else is ready now, without waiting for more.
-                    while responses.len() < batch {
-                        match subscription.as_mut().and_then(|s| s.next().now_or_never()) {
-                            Some(Some(response)) => responses.push(response),
-                            _ => break,
+                        Some(Ok(Message::Binary(_))) => {
+                            state.metrics.refuse(endpoint, "binary_frame");
+                            let message = "binary frames are not accepted: send a SubscribeRequest as proto3 JSON text";
+                            Action::Send(error_frame("INVALID_ARGUMENT", message.into()))
                         }
+                        // axum answers pings itself; either way the peer is alive.
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     }
-                    to_frames(&responses, batched)
                 }
-                None => break,
-            },
-            _ = ping.tick() => {
-                if last_heard.elapsed() > silent_limit {
-                    tracing::debug!("websocket peer went silent; closing");
-                    break;
+                next = next_outgoing(&mut subscription) => match next {
+                    Err(why) => {
+                        ended = Some(why);
+                        continue;
+                    }
+                    Ok(first) if !batched => Action::Send(text(json_of(&first))),
+                    Ok(first) => {
+                        let mut batch = Batch::new();
+                        batch.push(&json_of(&first));
+                        // Take whatever else is ready now, without waiting for more.
+                        while !batch.is_full() {
+                            match subscription.as_mut().and_then(Subscription::try_next) {
+                                Some(Ok(next)) => batch.push(&json_of(&next)),
+                                Some(Err(why)) => {
+                                    ended = Some(why);
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        Action::Send(batch.finish())
+                    }
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > silent_limit {
+                        tracing::debug!("websocket peer went silent; closing");
+                        Action::Stop
+                    } else {
+                        Action::Send(Message::Ping(Default::default()))
+                    }
                 }
-                Message::Ping(Default::default())
             }
         };
-        // A peer that stops reading stalls only this loop; its subscription lags and is told.
+        let outgoing = match action {
+            Action::Send(message) => message,
+            Action::Close(code, reason) => {
+                let close = Message::Close(Some(CloseFrame { code, reason }));
+                let _ = tokio::time::timeout(silent_limit, sink.send(close)).await;
+                break;
+            }
+            Action::Stop => break,
+        };
+        // A peer that stops reading stalls only this loop; its queue's policy acts.
         match tokio::time::timeout(silent_limit, sink.send(outgoing)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) | Err(_) => break,
@@ -284,7 +412,7 @@ pub async fn serve<S, R, E>(
     }
 }
 
-async fn next_response(subscription: &mut Option<Subscription>) -> Option<SubscribeResponse> {
+async fn next_outgoing(subscription: &mut Option<Subscription>) -> Result<Outgoing, Ended> {
     match subscription {
         Some(subscription) => subscription.next().await,
         None => std::future::pending().await,
@@ -299,24 +427,39 @@ async fn sleep_until_expiry(auth: &SocketAuth) {
     }
 }
 
-/// Parses a text frame into a checked filter the socket's token allows (narrowing "all topics"
-/// to the allowed ones), or a status code name, a metrics reason and a message for the client.
-fn parse_request(
+/// Parses a text frame, checks it against the socket's token (narrowing "all topics" to the
+/// allowed ones), and subscribes; or says what is wrong (counted), as a status code name and a
+/// message.
+fn subscribe(
+    state: &WebSocketState,
+    auth: &mut SocketAuth,
     text: &str,
-    auth: &SocketAuth,
-) -> Result<(Filter, SubscribeRequest), (&'static str, &'static str, String)> {
-    let mut request: SubscribeRequest = serde_json::from_str(text).map_err(|error| {
+) -> Result<Subscription, (&'static str, String)> {
+    let endpoint = Transport::Websocket.name();
+    let mut request = parse_request(text).map_err(|(reason, message)| {
+        state.metrics.refuse(endpoint, reason);
+        ("INVALID_ARGUMENT", message)
+    })?;
+    auth.authorize(&mut request).map_err(|error| {
+        state.metrics.refuse(endpoint, error.reason());
+        (error.code_name(), error.to_string())
+    })?;
+    let subscription = state
+        .hub
+        .subscribe(&request, Transport::Websocket)
+        .map_err(|error| ("INVALID_ARGUMENT", error.to_string()))?;
+    auth.subscribed(&request);
+    Ok(subscription)
+}
+
+/// Parses a text frame into a request, or a metrics reason and a message for the client.
+fn parse_request(text: &str) -> Result<SubscribeRequest, (&'static str, String)> {
+    serde_json::from_str(text).map_err(|error| {
         (
-            "INVALID_ARGUMENT",
             "malformed_request",
             format!("malformed SubscribeRequest: {error}"),
         )
-    })?;
-    auth.authorize(&mut request)
-        .map_err(|error| (error.code_name(), error.reason(), error.to_string()))?;
-    let filter = Filter::from_request(&request)
-        .map_err(|error| ("INVALID_ARGUMENT", error.reason(), error.to_string()))?;
-    Ok((filter, request))
+    })
 }
 
 #[cfg(test)]
@@ -325,34 +468,50 @@ mod tests {
 
     #[test]
     fn requests_parse_in_the_proto3_json_mapping() {
-        let open = SocketAuth::open();
-        let (_, request) = parse_request(
-            r#"{"topics":["server_logs"],"logLevels":["LOG_LEVEL_ERROR"],"resumeFrom":[{"topic":"server_logs","partition":1,"offset":"42"}]}"#,
-            &open,
+        let request = parse_request(
+            r#"{"topics":["server_logs"],"logLevels":["LOG_LEVEL_ERROR"],"resumeFrom":[{"topic":"server_logs","partition":1,"offset":"42"}],"slowClientPolicy":"SLOW_CLIENT_POLICY_SAMPLE","sampleInterval":"0.5s","startAt":{"last":"300s"}}"#,
         )
         .expect("valid");
         assert_eq!(request.topics, vec!["server_logs"]);
         assert_eq!(request.log_levels, vec![4]);
         assert_eq!(request.resume_from[0].offset, 42);
-        assert!(parse_request("{}", &open).is_ok());
+        assert_eq!(request.slow_client_policy, 4);
+        assert!(request.start_at.is_some() && request.sample_interval.is_some());
+        assert!(parse_request("{}").is_ok());
     }
 
     #[test]
     fn bad_frames_say_what_is_wrong() {
-        let open = SocketAuth::open();
-        let (code, reason, message) = parse_request("{not json", &open).expect_err("malformed");
-        assert_eq!(code, "INVALID_ARGUMENT");
+        let (reason, message) = parse_request("{not json").expect_err("malformed");
         assert_eq!(reason, "malformed_request");
         assert!(
             message.starts_with("malformed SubscribeRequest: "),
             "{message}"
         );
-        let (_, reason, message) =
-            parse_request(r#"{"topics":["nope"]}"#, &open).expect_err("unknown topic");
-        assert_eq!(reason, "unknown_topic");
-        assert!(message.contains("\"nope\""), "{message}");
-        let (_, _, message) =
-            parse_request(r#"{"logLevels":["LOUD"]}"#, &open).expect_err("unknown level");
+        let (_, message) = parse_request(r#"{"logLevels":["LOUD"]}"#).expect_err("unknown level");
         assert!(message.contains("LOUD"), "{message}");
+    }
+
+    #[test]
+    fn batches_are_json_arrays_of_the_pieces() {
+        let mut batch = Batch::new();
+        batch.push(br#"{"a":1}"#);
+        batch.push(br#"{"b":2}"#);
+        let Message::Text(text) = batch.finish() else {
+            panic!("a text frame")
+        };
+        assert_eq!(text.as_str(), r#"[{"a":1},{"b":2}]"#);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resubscribes_are_rate_limited() {
+        let mut budget = Resubscribes::new();
+        for _ in 0..10 {
+            assert!(budget.allow());
+        }
+        assert!(!budget.allow());
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!(budget.allow());
+        assert!(!budget.allow());
     }
 }

@@ -1,5 +1,7 @@
-//! What the gateway's endpoint tests share: a gateway run in-process on a loopback port, events,
-//! WebSocket helpers, and (in `pki`) a throwaway PKI and signed tokens.
+//! What the gateway's endpoint tests share: a gateway run in-process on a loopback port, a
+//! publisher, `/metrics`, events, WebSocket helpers, and (in `pki`) a throwaway PKI and signed
+//! tokens. No Kafka here: events go in through `IngestService.Publish` as the consumer sends
+//! them.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -16,8 +18,9 @@ use gateway::GatewayArgs;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use streamweaver_proto::v1::{
-    Event, LogEntry, LogLevel, PublishRequest, PublishResponse, StockTrade, SubscribeResponse,
-    event::Payload, ingest_service_client::IngestServiceClient, subscribe_response::Kind,
+    Event, LogEntry, LogLevel, PublishRequest, PublishResponse, SocialPost, StockTrade,
+    SubscribeResponse, event::Payload, ingest_service_client::IngestServiceClient,
+    subscribe_response::Kind,
 };
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 use tokio_util::sync::CancellationToken;
@@ -25,6 +28,8 @@ use tonic::{Request, metadata::MetadataValue, transport::Channel};
 
 /// The gateway's Publish secret in these tests.
 pub const TOKEN: &str = "test-token";
+/// A browser origin the gateway allows by default.
+pub const ORIGIN: &str = "http://localhost:3000";
 /// Every wait in these tests ends within this.
 pub const WITHIN: Duration = Duration::from_secs(10);
 
@@ -42,7 +47,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts one with these flags on top of a loopback port and the Publish secret.
+    /// Starts one with these flags on top of a loopback port and the Publish secret; its Kafka
+    /// is a closed port.
     pub async fn start(extra: &[&str]) -> Self {
         let mut argv = vec![
             "gateway",
@@ -50,6 +56,12 @@ impl Gateway {
             "127.0.0.1:0",
             "--publish-token",
             TOKEN,
+            "--kafka-bootstrap-servers",
+            "127.0.0.1:1",
+            "--replay-retry-for",
+            "1s",
+            "--offset-check-timeout",
+            "500ms",
         ];
         argv.extend_from_slice(extra);
         let args = Cli::try_parse_from(argv).expect("valid flags").gateway;
@@ -110,6 +122,32 @@ impl Gateway {
         String::from_utf8_lossy(&body).into_owned()
     }
 
+    /// The value of one metric line (`name{labels}`), 0 when absent.
+    pub async fn metric(&self, line: &str) -> f64 {
+        metric(&self.metrics().await, line)
+    }
+
+    /// Waits until `line` reaches at least `value`.
+    pub async fn wait_for_metric(&self, line: &str, value: f64) {
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        loop {
+            let now = self.metric(line).await;
+            if now >= value {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{line} is {now}, not {value}, after {WITHIN:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Asks the gateway to stop.
+    pub fn begin_stop(&self) {
+        self.shutdown.cancel();
+    }
+
     /// Stops it and checks it stopped cleanly, in time.
     pub async fn stop(self) {
         self.shutdown.cancel();
@@ -152,11 +190,32 @@ pub fn assert_refused(metrics: &str, endpoint: &str, reasons: &[&str]) {
     }
 }
 
+/// Reads a WebSocket until its close frame; returns the close code.
+pub async fn close_code<S>(socket: &mut S) -> u16
+where
+    S: futures::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+{
+    loop {
+        match tokio::time::timeout(WITHIN, futures::StreamExt::next(socket))
+            .await
+            .expect("a frame in time")
+        {
+            Some(Ok(Message::Close(frame))) => return frame.expect("a close frame").code.into(),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
 pub fn trade(offset: i64, symbol: &str) -> Event {
+    trade_at(0, offset, symbol)
+}
+
+pub fn trade_at(partition: i32, offset: i64, symbol: &str) -> Event {
     Event {
         topic: "stock_trades".into(),
         key: symbol.into(),
-        partition: 0,
+        partition,
         offset,
         payload: Some(Payload::StockTrade(StockTrade {
             symbol: symbol.into(),
@@ -168,14 +227,33 @@ pub fn trade(offset: i64, symbol: &str) -> Event {
 }
 
 pub fn log(offset: i64, level: LogLevel) -> Event {
+    log_at(0, offset, "auth", level)
+}
+
+pub fn log_at(partition: i32, offset: i64, service: &str, level: LogLevel) -> Event {
     Event {
         topic: "server_logs".into(),
-        key: "auth".into(),
-        partition: 0,
+        key: service.into(),
+        partition,
         offset,
         payload: Some(Payload::LogEntry(LogEntry {
-            service: "auth".into(),
+            service: service.into(),
             level: level.into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+pub fn post_at(partition: i32, offset: i64, author: &str, hashtags: &[&str]) -> Event {
+    Event {
+        topic: "social_feed".into(),
+        key: author.into(),
+        partition,
+        offset,
+        payload: Some(Payload::SocialPost(SocialPost {
+            author: author.into(),
+            hashtags: hashtags.iter().map(|t| (*t).to_owned()).collect(),
             ..Default::default()
         })),
         ..Default::default()
