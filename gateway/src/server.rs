@@ -20,7 +20,7 @@ use crate::{
     metrics::Metrics,
     replay::Replayer,
     serve::{self, ServeOptions},
-    subscribe::{StreamServiceRoute, Subscriptions},
+    subscribe::{self, StreamServiceRoute, Subscriptions},
     tls::{self, TlsError, TlsFiles},
     websocket::{self, WebSocketState},
 };
@@ -210,6 +210,9 @@ pub async fn run(
     // 400, which would break /ws, /metrics and /healthz.
     let app = grpc
         .layer(tonic_web::GrpcWebLayer::new())
+        .layer(tower::util::MapRequestLayer::new(
+            subscribe::mark_grpc_web::<axum::body::Body>,
+        ))
         .merge(http)
         .layer(cors(&args.allowed_origins)?);
 

@@ -128,7 +128,16 @@ pub fn status_of(ended: &Ended) -> Status {
     }
 }
 
-/// grpc-web clients announce themselves; tonic-web keeps the header for the service to see.
+/// Marks a grpc-web request before tonic-web turns it into plain gRPC (it rewrites the
+/// `content-type`), so that the route counts it as grpc-web; goes in front of tonic-web.
+pub fn mark_grpc_web<B>(mut request: http::Request<B>) -> http::Request<B> {
+    if transport_of(request.headers()) == Transport::GrpcWeb {
+        request.extensions_mut().insert(Transport::GrpcWeb);
+    }
+    request
+}
+
+/// grpc-web clients announce themselves by `content-type` (and browsers' by `x-grpc-web`).
 fn transport_of(headers: &http::HeaderMap) -> Transport {
     let grpc_web = headers.contains_key("x-grpc-web")
         || headers
@@ -189,7 +198,11 @@ impl tower::Service<http::Request<tonic::body::Body>> for StreamServiceRoute {
             );
         }
         let mut request = request;
-        let transport = transport_of(request.headers());
+        let transport = request
+            .extensions()
+            .get::<Transport>()
+            .copied()
+            .unwrap_or_else(|| transport_of(request.headers()));
         request.extensions_mut().insert(transport);
         Box::pin(async move {
             let metrics = subscriptions.metrics.clone();

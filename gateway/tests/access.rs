@@ -1,6 +1,6 @@
 //! Who may connect, with real clients over loopback: TLS with a CA made at test time, Publish
-//! over mutual TLS, and subscriber JWTs on gRPC and WebSocket (subprotocol, first frame, never
-//! the URL), including expiry and topics outside the token.
+//! over mutual TLS, and subscriber JWTs on gRPC, grpc-web and WebSocket (subprotocol, first
+//! frame, never the URL), including expiry and topics outside the token.
 
 mod support;
 
@@ -293,6 +293,80 @@ async fn grpc_subscribers_need_a_valid_token_within_its_topics() {
             "topic_not_allowed",
         ],
     );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn grpc_web_subscribers_need_a_valid_token_within_its_topics() {
+    let gateway = gateway_requiring_tokens().await;
+    // A grpc-web client: tonic-web's client layer over a plain HTTP/1.1 client.
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http();
+    let service = tower::ServiceBuilder::new()
+        .layer(tonic_web::GrpcWebClientLayer::new())
+        .service(http);
+    let client = StreamServiceClient::with_origin(service, gateway.url().parse().expect("uri"));
+    let subscribe = |request: SubscribeRequest, token: Option<&str>| {
+        let mut client = client.clone();
+        let mut request = Request::new(request);
+        if let Some(token) = token {
+            let bearer: MetadataValue<_> = format!("Bearer {token}").parse().expect("ascii");
+            request.metadata_mut().insert("authorization", bearer);
+        }
+        async move {
+            client
+                .subscribe(request)
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+
+    let missing = subscribe(SubscribeRequest::default(), None)
+        .await
+        .expect_err("no token");
+    assert_eq!(missing.code(), Code::Unauthenticated, "{missing:?}");
+    let trades_only = jwt(3600, json!({"topics": ["stock_trades"]}));
+    let logs = SubscribeRequest {
+        topics: vec!["server_logs".into()],
+        ..Default::default()
+    };
+    let denied = subscribe(logs, Some(&trades_only))
+        .await
+        .expect_err("outside the token");
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    // Resuming a partition of a topic outside the token is refused too.
+    let resume_logs = SubscribeRequest {
+        topics: vec!["stock_trades".into()],
+        resume_from: vec![streamweaver_proto::v1::Position {
+            topic: "server_logs".into(),
+            partition: 0,
+            offset: 0,
+        }],
+        ..Default::default()
+    };
+    let denied = subscribe(resume_logs, Some(&trades_only))
+        .await
+        .expect_err("resume outside the token");
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+
+    // "Everything" is narrowed to the token's topics.
+    let mut stream = subscribe(SubscribeRequest::default(), Some(&trades_only))
+        .await
+        .expect("valid token");
+    // The subscription exists once the response headers arrived.
+    gateway
+        .publish(vec![log(0, LogLevel::Error), trade(0, "AAPL")])
+        .await
+        .expect("publish");
+    let event = next_grpc_event(&mut stream).await.expect("an event");
+    assert_eq!((event.topic.as_str(), event.offset), ("stock_trades", 0));
+
+    assert_refused(
+        &gateway.metrics().await,
+        "grpc-web",
+        &["unauthenticated", "topic_not_allowed"],
+    );
+    drop(stream);
     gateway.stop().await;
 }
 
