@@ -73,6 +73,9 @@ pub struct WebSocketState {
     pub allowed_origins: Arc<[String]>,
     /// How often to ping.
     pub ping_interval: Duration,
+    /// Batched sockets: least time between two frames while events keep coming (see
+    /// `--ws-batch-linger`).
+    pub batch_linger: Duration,
     /// Ends open sockets when the gateway stops.
     pub shutdown: CancellationToken,
 }
@@ -266,6 +269,8 @@ where
     ping.reset();
     let mut last_heard = Instant::now();
     let silent_limit = state.ping_interval * 3;
+    // When the last batched frame was assembled.
+    let mut last_frame: Option<Instant> = None;
 
     loop {
         let action = if let Some(why) = ended.take() {
@@ -327,7 +332,14 @@ where
                     Ok(first) => {
                         let mut batch = Batch::new();
                         batch.push(&json_of(&first));
-                        // Take whatever else is ready now, without waiting for more.
+                        // Busy (the last frame went out within the linger): wait out the rest
+                        // of it so more join this frame. Quiet: send at once.
+                        if let Some(linger_until) = last_frame.map(|at| at + state.batch_linger)
+                            && Instant::now() < linger_until
+                        {
+                            tokio::time::sleep_until(linger_until).await;
+                        }
+                        // Take whatever else is ready now.
                         while !batch.is_full() {
                             match subscription.as_mut().and_then(Subscription::try_next) {
                                 Some(Ok(next)) => batch.push(&json_of(&next)),
@@ -338,6 +350,7 @@ where
                                 None => break,
                             }
                         }
+                        last_frame = Some(Instant::now());
                         Action::Send(batch.finish())
                     }
                 },

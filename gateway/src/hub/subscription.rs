@@ -22,7 +22,7 @@ use tokio::{sync::mpsc, time::Instant};
 
 use super::{
     Hub,
-    backfill::{self, Step},
+    backfill::{self, Missed, Step},
     policy::Policy,
     queue::{Closed, Mailbox, Popped, Skip},
     routing::GroupId,
@@ -65,6 +65,10 @@ pub enum Outgoing {
 
 const FELL_BEHIND: &str = "subscriber fell behind";
 const KAFKA_MISSING: &str = "Kafka no longer holds these offsets";
+const KAFKA_UNREADABLE: &str = "Kafka could not be read for these offsets; going on live";
+
+/// Resume positions: per partition, the last offset the subscriber has.
+pub(super) type Resumed = Vec<(Topic, i32, i64)>;
 
 /// The last offset delivered or passed over, per partition.
 #[derive(Debug, Default)]
@@ -135,6 +139,8 @@ pub struct Subscription {
     unaccounted: (i64, i64),
     /// Events sent but not yet counted (counted in bulk, not one shared counter per event).
     uncounted_deliveries: u64,
+    /// A heartbeat goes out before anything else: at the start, and when the backfill ends.
+    heartbeat_due: bool,
 }
 
 impl Subscription {
@@ -145,7 +151,8 @@ impl Subscription {
         topics: TopicSet,
         policy: Policy,
         transport: Transport,
-        backfill: Option<mpsc::Receiver<Step>>,
+        // The backfill's steps, and the resume positions it starts from.
+        mut backfill: Option<(mpsc::Receiver<Step>, Resumed)>,
     ) -> Self {
         hub.metrics
             .subscribers
@@ -167,8 +174,13 @@ impl Subscription {
             topics,
             transport,
             quiet_until,
-            positions: Positions::default(),
-            backfill: backfill.map(|steps| {
+            positions: Positions(
+                backfill
+                    .as_mut()
+                    .map(|(_, resumed)| std::mem::take(resumed))
+                    .unwrap_or_default(),
+            ),
+            backfill: backfill.map(|(steps, _)| {
                 Box::new(BackfillReader {
                     steps,
                     events: VecDeque::new(),
@@ -178,6 +190,7 @@ impl Subscription {
             sampler,
             unaccounted: (0, 0),
             uncounted_deliveries: 0,
+            heartbeat_due: true,
         }
     }
 
@@ -204,6 +217,9 @@ impl Subscription {
 
     async fn next_unstamped(&mut self) -> Result<Outgoing, Ended> {
         loop {
+            if std::mem::take(&mut self.heartbeat_due) {
+                return Ok(self.heartbeat());
+            }
             if self.backfill.is_some() {
                 match self.next_backfilled().await {
                     Some(next) => return next,
@@ -322,7 +338,9 @@ impl Subscription {
         tokio::select! {
             step = backfill.steps.recv() => match step {
                 None => {
+                    // Caught up: say so at once.
                     self.backfill = None;
+                    self.heartbeat_due = true;
                     None
                 }
                 Some(Step::Events { topic, partition, events, through }) => {
@@ -330,8 +348,8 @@ impl Subscription {
                     backfill.through = Some((topic, partition, through));
                     None
                 }
-                Some(Step::Missing { topic, partition, first, last }) => {
-                    Some(Ok(Outgoing::Message(self.missing(topic, partition, first, last))))
+                Some(Step::Missing { topic, partition, first, last, reason }) => {
+                    Some(Ok(Outgoing::Message(self.missing(topic, partition, first, last, reason))))
                 }
                 Some(Step::Reset { topic, partition, position, reason }) => {
                     Some(Ok(Outgoing::Message(self.reset(topic, partition, position, reason))))
@@ -383,20 +401,24 @@ impl Subscription {
         response(Kind::Gap(notice))
     }
 
-    /// A gap notice for offsets Kafka no longer holds.
+    /// A gap notice for offsets the backfill does not deliver.
     fn missing(
         &mut self,
         topic: Topic,
         partition: i32,
         first: i64,
         last: i64,
+        reason: Missed,
     ) -> Box<SubscribeResponse> {
         let missed_events = u64::try_from(last - first + 1).unwrap_or(0);
         self.count_gap(missed_events);
         self.positions.advance(topic, partition, last);
         response(Kind::Gap(GapNotice {
             missed_events,
-            reason: KAFKA_MISSING.to_owned(),
+            reason: match reason {
+                Missed::Deleted => KAFKA_MISSING.to_owned(),
+                Missed::Unreadable(error) => format!("{KAFKA_UNREADABLE}: {error}"),
+            },
             last_positions: vec![position(topic, partition, first - 1)],
             missed: vec![range(topic, partition, first, last)],
         }))
@@ -445,6 +467,8 @@ impl Subscription {
         Outgoing::Message(response(Kind::Heartbeat(Heartbeat {
             server_time: Some(time::timestamp(SystemTime::now())),
             positions,
+            interval: Some(time::duration(self.hub.settings.heartbeat)),
+            caught_up: self.backfill.is_none(),
         })))
     }
 
