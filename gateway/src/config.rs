@@ -56,8 +56,8 @@ pub struct GatewayArgs {
     /// Longest wait for Kafka when an offset went backwards or jumped far ahead (ingest waits).
     #[arg(long, env = "GATEWAY_OFFSET_CHECK_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub offset_check_timeout: Duration,
-    /// How long a resume keeps retrying while Kafka cannot be read before the subscription ends
-    /// with UNAVAILABLE.
+    /// How long a backfill keeps retrying while Kafka cannot be read before it skips the
+    /// offsets it could not read (with a gap notice naming them) and goes on live.
     #[arg(long, env = "GATEWAY_REPLAY_RETRY_FOR", default_value = "10s", value_parser = parse_duration)]
     pub replay_retry_for: Duration,
     /// Kafka bootstrap servers the gateway reads itself (resumes, start points, offset checks).
