@@ -8,7 +8,7 @@
 //! it has everything up to there. The watermark is read *before* the queue is found empty, so
 //! an event published in between cannot be claimed as delivered.
 
-use std::{collections::VecDeque, sync::Arc, time::SystemTime};
+use std::{collections::VecDeque, pin::Pin, sync::Arc, time::SystemTime};
 
 use streamweaver_proto::{
     time,
@@ -18,7 +18,10 @@ use streamweaver_proto::{
         subscribe_response::Kind,
     },
 };
-use tokio::{sync::mpsc, time::Instant};
+use tokio::{
+    sync::mpsc,
+    time::{Instant, Sleep},
+};
 
 use super::{
     Hub,
@@ -62,6 +65,9 @@ pub enum Outgoing {
     /// A gap notice, a position reset or a heartbeat, made for this subscriber.
     Message(Box<SubscribeResponse>),
 }
+
+/// Most events a reader takes off its queue under one lock.
+const TAKE_AT_ONCE: usize = 64;
 
 const FELL_BEHIND: &str = "subscriber fell behind";
 const KAFKA_MISSING: &str = "Kafka no longer holds these offsets";
@@ -132,9 +138,14 @@ pub struct Subscription {
     transport: Transport,
     /// When a heartbeat is due if nothing is sent before.
     quiet_until: Instant,
+    /// Wakes a waiting reader for a heartbeat or a sample tick. Kept, and moved only when it
+    /// fires early or must fire sooner: not a timer registered and cancelled at every wait.
+    timer: Pin<Box<Sleep>>,
     positions: Positions,
     backfill: Option<Box<BackfillReader>>,
     sampler: Option<Box<Sampler>>,
+    /// Events taken off the queue together, to send before looking at it again.
+    taken: VecDeque<SharedEvent>,
     /// Popped but not yet taken off the queued-events gauges.
     unaccounted: (i64, i64),
     /// Events sent but not yet counted (counted in bulk, not one shared counter per event).
@@ -174,6 +185,7 @@ impl Subscription {
             topics,
             transport,
             quiet_until,
+            timer: Box::pin(tokio::time::sleep_until(quiet_until)),
             positions: Positions(
                 backfill
                     .as_mut()
@@ -188,6 +200,7 @@ impl Subscription {
                 })
             }),
             sampler,
+            taken: VecDeque::new(),
             unaccounted: (0, 0),
             uncounted_deliveries: 0,
             heartbeat_due: true,
@@ -227,7 +240,27 @@ impl Subscription {
                 }
             }
             let popped = match &mut self.sampler {
-                None => self.mailbox.lock().pop(),
+                None => {
+                    if let Some(event) = self.taken.pop_front() {
+                        // Taken off the queue (and accounted) with others under one lock.
+                        if self
+                            .positions
+                            .advance(event.topic(), event.partition(), event.offset())
+                        {
+                            return Ok(Outgoing::Event(event));
+                        }
+                        continue;
+                    }
+                    let mut queue = self.mailbox.lock();
+                    let popped = queue.pop();
+                    if let Some(Popped::Event(..)) = popped {
+                        let (events, bytes) = queue.pop_events(TAKE_AT_ONCE, &mut self.taken);
+                        drop(queue);
+                        self.unaccounted.0 += events as i64;
+                        self.unaccounted.1 += bytes as i64;
+                    }
+                    popped
+                }
                 Some(sampler) => {
                     if let Some(event) = sampler.ready.pop_front() {
                         if self
@@ -291,10 +324,16 @@ impl Subscription {
                         }
                         _ => self.quiet_until,
                     };
+                    if self.timer.deadline() > wait_until {
+                        self.timer.as_mut().reset(wait_until);
+                    }
                     tokio::select! {
                         () = self.mailbox.woken() => {}
-                        () = tokio::time::sleep_until(wait_until) => {
+                        () = self.timer.as_mut() => {
+                            self.timer.as_mut().reset(wait_until);
                             if Instant::now() >= self.quiet_until {
+                                // Quiet for a while: give back what a burst grew.
+                                self.taken = VecDeque::new();
                                 return Ok(self.heartbeat());
                             }
                         }
@@ -357,7 +396,10 @@ impl Subscription {
                 Some(Step::Failed(message)) => Some(Err(Ended::ReplayUnavailable(message))),
             },
             () = self.mailbox.woken() => None,
-            () = tokio::time::sleep_until(self.quiet_until) => Some(Ok(self.heartbeat())),
+            () = self.timer.as_mut() => {
+                self.timer.as_mut().reset(self.quiet_until);
+                (Instant::now() >= self.quiet_until).then(|| Ok(self.heartbeat()))
+            }
         }
     }
 
@@ -443,6 +485,7 @@ impl Subscription {
         // The watermark first, then whether everything up to it has gone out.
         let published = self.hub.published_positions(self.topics);
         let idle = self.backfill.is_none()
+            && self.taken.is_empty()
             && self.sampler.as_ref().is_none_or(|s| s.ready.is_empty())
             && self.mailbox.lock().is_empty();
         let mut positions: Vec<Position> = self
