@@ -24,7 +24,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::{BufMut, Bytes, BytesMut};
-use futures::{Sink, SinkExt, Stream, StreamExt};
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use serde::Deserialize;
 use streamweaver_proto::v1::{
     StreamError, SubscribeRequest, SubscribeResponse, subscribe_response::Kind,
@@ -48,6 +48,8 @@ const MAX_BATCH: usize = 256;
 /// A batched frame is closed once it holds this many bytes, so the socket's write buffer stays
 /// small.
 const MAX_BATCH_BYTES: usize = 32 * 1024;
+/// Room a batched frame starts with: a few dozen events' worth.
+const FRAME_CAPACITY: usize = 8 * 1024;
 /// The socket's read buffer: client frames are small requests.
 const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// Re-subscribes a connection may make at once, then [`RESUBSCRIBES_PER_SECOND`].
@@ -153,6 +155,15 @@ fn json_of(outgoing: &Outgoing) -> Bytes {
     }
 }
 
+/// Adds a response to `batch`: an event's shared encoding is copied from where it is, without
+/// touching its reference count (shared by every subscriber, so contended).
+fn push_json(batch: &mut Batch, outgoing: &Outgoing) {
+    match outgoing {
+        Outgoing::Event(event) => batch.push(event.json()),
+        Outgoing::Message(message) => batch.push(&json_message(message)),
+    }
+}
+
 fn json_message(message: &SubscribeResponse) -> Bytes {
     match serde_json::to_vec(message) {
         Ok(json) => Bytes::from(json),
@@ -180,8 +191,13 @@ struct Batch {
 
 impl Batch {
     fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// A batch with room for `bytes` of pieces, so a frame is not grown copy by copy.
+    fn with_capacity(bytes: usize) -> Self {
         Self {
-            frame: BytesMut::new(),
+            frame: BytesMut::with_capacity(bytes),
             count: 0,
         }
     }
@@ -330,8 +346,8 @@ where
                     }
                     Ok(first) if !batched => Action::Send(text(json_of(&first))),
                     Ok(first) => {
-                        let mut batch = Batch::new();
-                        batch.push(&json_of(&first));
+                        let mut batch = Batch::with_capacity(FRAME_CAPACITY);
+                        push_json(&mut batch, &first);
                         // Busy (the last frame went out within the linger): wait out the rest
                         // of it so more join this frame. Quiet: send at once.
                         if let Some(linger_until) = last_frame.map(|at| at + state.batch_linger)
@@ -342,7 +358,7 @@ where
                         // Take whatever else is ready now.
                         while !batch.is_full() {
                             match subscription.as_mut().and_then(Subscription::try_next) {
-                                Some(Ok(next)) => batch.push(&json_of(&next)),
+                                Some(Ok(next)) => push_json(&mut batch, &next),
                                 Some(Err(why)) => {
                                     ended = Some(why);
                                     break;
@@ -376,8 +392,14 @@ where
             }
             Action::Stop => break,
         };
-        // A peer that stops reading stalls only this loop; its queue's policy acts.
-        match tokio::time::timeout(silent_limit, sink.send(outgoing)).await {
+        // A peer that stops reading stalls only this loop; its queue's policy acts. Most sends
+        // complete at once: only one that waits gets a timer.
+        let mut send = std::pin::pin!(sink.send(outgoing));
+        let sent = match (&mut send).now_or_never() {
+            Some(sent) => Ok(sent),
+            None => tokio::time::timeout(silent_limit, send).await,
+        };
+        match sent {
             Ok(Ok(())) => {}
             Ok(Err(_)) | Err(_) => break,
         }

@@ -138,6 +138,8 @@ pub struct Subscription {
     transport: Transport,
     /// When a heartbeat is due if nothing is sent before.
     quiet_until: Instant,
+    /// Something was sent since the reader last waited: the quiet starts again.
+    sent: bool,
     /// Wakes a waiting reader for a heartbeat or a sample tick. Kept, and moved only when it
     /// fires early or must fire sooner: not a timer registered and cancelled at every wait.
     timer: Pin<Box<Sleep>>,
@@ -185,6 +187,7 @@ impl Subscription {
             topics,
             transport,
             quiet_until,
+            sent: false,
             timer: Box::pin(tokio::time::sleep_until(quiet_until)),
             positions: Positions(
                 backfill
@@ -212,7 +215,8 @@ impl Subscription {
     /// Cancel-safe: dropping the future loses nothing.
     pub async fn next(&mut self) -> Result<Outgoing, Ended> {
         let next = self.next_unstamped().await;
-        self.quiet_until = Instant::now() + self.hub.settings.heartbeat;
+        // The clock is read when the reader next waits, not for every event.
+        self.sent = true;
         if let Ok(Outgoing::Event(_)) = next {
             self.uncounted_deliveries += 1;
             if self.uncounted_deliveries >= 1024 {
@@ -318,6 +322,7 @@ impl Subscription {
                 Some(Popped::Closed(why)) => return Err(why.into()),
                 None => {
                     self.account();
+                    self.stamp();
                     let wait_until = match &self.sampler {
                         Some(sampler) if sampler.next_tick > Instant::now() => {
                             sampler.next_tick.min(self.quiet_until)
@@ -373,6 +378,7 @@ impl Subscription {
             }
             Some(Popped::Event(..)) | None => {}
         }
+        self.stamp();
         let backfill = self.backfill.as_mut()?;
         tokio::select! {
             step = backfill.steps.recv() => match step {
@@ -513,6 +519,13 @@ impl Subscription {
             interval: Some(time::duration(self.hub.settings.heartbeat)),
             caught_up: self.backfill.is_none(),
         })))
+    }
+
+    /// Starts the quiet (before a heartbeat is due) again if something was sent.
+    fn stamp(&mut self) {
+        if std::mem::take(&mut self.sent) {
+            self.quiet_until = Instant::now() + self.hub.settings.heartbeat;
+        }
     }
 
     /// Takes what was popped off the queued-events gauges and counts what was sent.
