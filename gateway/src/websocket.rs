@@ -476,6 +476,105 @@ mod tests {
         assert_eq!(text.as_str(), r#"[{"a":1},{"b":2}]"#);
     }
 
+    /// A socket served with a 10 ms linger, over channels; returns the hub, the client's
+    /// request sender and the frames the gateway sends.
+    fn lingering_socket() -> (
+        Arc<Hub>,
+        futures::channel::mpsc::UnboundedSender<Result<Message, std::convert::Infallible>>,
+        futures::channel::mpsc::UnboundedReceiver<Message>,
+    ) {
+        use crate::{
+            hub::{HubSettings, Limits, PolicyDefaults, PolicyKind},
+            replay::{ReplaySettings, Replayer},
+        };
+        let metrics = Metrics::register(&mut prometheus_client::registry::Registry::default());
+        let replayer = Replayer::new(ReplaySettings {
+            bootstrap_servers: "127.0.0.1:1".into(),
+            fetch_wait_max_ms: 10,
+            max_concurrent_reads: 1,
+            max_value_bytes: 1 << 20,
+            cache_bytes: 1 << 20,
+        })
+        .expect("a replayer");
+        let settings = HubSettings {
+            limits: Limits {
+                events: 1024,
+                bytes: 1 << 20,
+            },
+            policy: PolicyDefaults {
+                kind: PolicyKind::Gap,
+                sample_interval: Duration::from_secs(1),
+            },
+            history: 100,
+            history_max_age: Duration::from_secs(600),
+            heartbeat: Duration::from_secs(600),
+            offset_check_timeout: Duration::from_millis(100),
+            replay_retry_for: Duration::from_millis(100),
+        };
+        let hub = Hub::new(settings, replayer, metrics.clone());
+        let state = WebSocketState {
+            hub: hub.clone(),
+            metrics: metrics.clone(),
+            subscriptions: Arc::new(Subscriptions::new(hub.clone(), metrics, None, 10)),
+            subscribe_token: None,
+            allowed_origins: Arc::from(Vec::new()),
+            ping_interval: Duration::from_secs(600),
+            batch_linger: Duration::from_millis(10),
+            shutdown: CancellationToken::new(),
+        };
+        let (sink, frames) = futures::channel::mpsc::unbounded();
+        let (requests, stream) = futures::channel::mpsc::unbounded();
+        tokio::spawn(serve(sink, stream, state, true));
+        (hub, requests, frames)
+    }
+
+    /// The kinds in the next frame (a JSON array), and when it came.
+    async fn next_frame(
+        frames: &mut futures::channel::mpsc::UnboundedReceiver<Message>,
+    ) -> (Vec<String>, Instant) {
+        let Some(Message::Text(text)) = frames.next().await else {
+            panic!("a text frame")
+        };
+        let responses: Vec<SubscribeResponse> =
+            serde_json::from_str(text.as_str()).expect("a JSON array");
+        let kinds = responses
+            .into_iter()
+            .map(|response| match response.kind {
+                Some(Kind::Event(event)) => format!("event {}", event.offset),
+                Some(Kind::Heartbeat(heartbeat)) => format!("heartbeat {}", heartbeat.caught_up),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        (kinds, Instant::now())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batched_frames_linger_only_while_events_keep_coming() {
+        use crate::hub::testing::trade;
+        let (hub, requests, mut frames) = lingering_socket();
+        requests
+            .unbounded_send(Ok(Message::Text("{}".into())))
+            .expect("sent");
+        let (kinds, _) = next_frame(&mut frames).await;
+        assert_eq!(kinds, ["heartbeat true"], "a heartbeat at once");
+
+        // After a quiet spell, an event goes out at once.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let published = Instant::now();
+        hub.publish(&[trade(0, 0, "A")]).await;
+        let (kinds, at) = next_frame(&mut frames).await;
+        assert_eq!(kinds, ["event 0"]);
+        assert_eq!(at, published, "no wait after a quiet spell");
+
+        // While events keep coming, the next frame waits out the linger and takes them all.
+        hub.publish(&[trade(0, 1, "A")]).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        hub.publish(&[trade(0, 2, "A")]).await;
+        let (kinds, at) = next_frame(&mut frames).await;
+        assert_eq!(kinds, ["event 1", "event 2"]);
+        assert_eq!(at, published + Duration::from_millis(10));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn resubscribes_are_rate_limited() {
         let mut budget = Resubscribes::new();
