@@ -85,7 +85,7 @@ pub struct GatewayArgs {
     /// Batched WebSockets: a frame sent less than this after the previous one waits out the rest
     /// of it, so a busy socket sends fewer, larger frames; a quiet one sends at once (0: never
     /// wait). At most 100 ms.
-    #[arg(long, env = "GATEWAY_WS_BATCH_LINGER", default_value = "10ms", value_parser = batch_linger)]
+    #[arg(long, env = "GATEWAY_WS_BATCH_LINGER", default_value = "5ms", value_parser = batch_linger)]
     pub ws_batch_linger: Duration,
     /// Kafka bootstrap servers (host:port, comma-separated): the gateway reads Kafka itself to
     /// replay what resuming subscribers missed.
