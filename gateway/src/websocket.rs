@@ -8,7 +8,9 @@
 //! client that asks for the subprotocol [`BATCH_PROTOCOL`] gets each text frame as a JSON array
 //! of the `SubscribeResponse`s ready at that moment instead, assembled from the same shared
 //! pieces: at thousands of events per second a browser spends far less on a few large frames
-//! than on one frame per event.
+//! than on one frame per event. While events keep coming such a socket sends at most one frame
+//! per `--ws-batch-linger`, so frames grow under load (and the gateway wakes and writes each
+//! socket less often); after a quiet spell the next frame goes out at once.
 //!
 //! An idle socket is kept small: small read and write buffers, and no allocation waiting in its
 //! subscription's queue.
