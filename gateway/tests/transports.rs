@@ -228,11 +228,7 @@ async fn grpc_web_subscribes_over_http1_and_reports_errors_in_trailers() {
         ])
         .await
         .expect("publish");
-    let response = tokio::time::timeout(WITHIN, stream.message())
-        .await
-        .expect("in time")
-        .expect("ok")
-        .expect("a message");
+    let response = next_grpc(&mut stream).await.expect("a message");
     match response.kind {
         Some(Kind::Event(event)) => {
             assert_eq!((event.topic.as_str(), event.offset), ("server_logs", 1))
@@ -254,11 +250,7 @@ async fn grpc_web_subscribes_over_http1_and_reports_errors_in_trailers() {
         .publish(vec![trade(1, "AAPL"), trade(2, "MSFT")])
         .await
         .expect("publish");
-    let response = tokio::time::timeout(WITHIN, trades.message())
-        .await
-        .expect("in time")
-        .expect("ok")
-        .expect("a message");
+    let response = next_grpc(&mut trades).await.expect("a message");
     assert!(matches!(response.kind, Some(Kind::Event(e)) if e.offset == 2));
 
     let status = client
@@ -516,9 +508,8 @@ async fn shutdown_ends_grpc_streams_with_unavailable_and_websockets_with_going_a
         .await;
 
     gateway.begin_stop();
-    let status = tokio::time::timeout(WITHIN, stream.message())
+    let status = next_grpc(&mut stream)
         .await
-        .expect("ends in time")
         .expect_err("ends with a status");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert_eq!(status.message(), "gateway is shutting down");
@@ -570,11 +561,7 @@ async fn oversize_and_overlong_subscribe_requests_are_refused_clearly_and_counte
         .expect("subscribe")
         .into_inner();
     gateway.publish(vec![trade(0, "A")]).await.expect("publish");
-    let response = tokio::time::timeout(WITHIN, stream.message())
-        .await
-        .expect("in time")
-        .expect("ok")
-        .expect("a message");
+    let response = next_grpc(&mut stream).await.expect("a message");
     assert!(matches!(response.kind, Some(Kind::Event(_))));
 
     let metrics = gateway.metrics().await;
