@@ -15,7 +15,9 @@ pub const MAX_FILTER_VALUES: usize = 1_000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
     /// A topic StreamWeaver does not carry.
-    #[error("unknown topic {0:?}; known topics are stock_trades, social_feed, server_logs")]
+    #[error(
+        "unknown topic {0:?}; known topics are stock_trades, social_feed, server_logs, trade_bars"
+    )]
     UnknownTopic(String),
     /// A log level number outside the enum.
     #[error("unknown log level {0}")]
@@ -120,6 +122,7 @@ impl Filter {
         let allows = |set: &HashSet<String>, value: &String| set.is_empty() || set.contains(value);
         match &event.payload {
             Some(Payload::StockTrade(trade)) => allows(&self.symbols, &trade.symbol),
+            Some(Payload::TradeBar(bar)) => allows(&self.symbols, &bar.symbol),
             Some(Payload::SocialPost(post)) => {
                 allows(&self.authors, &post.author)
                     && (self.hashtags.is_empty()
@@ -197,6 +200,16 @@ mod tests {
         assert!(filter.matches(&log(LogLevel::Error)));
         assert!(!filter.matches(&log(LogLevel::Warn)));
         assert!(filter.matches(&post(&["rustlang", "tech"])));
+        let bar = |symbol: &str| Event {
+            topic: topics::TRADE_BARS.into(),
+            payload: Some(Payload::TradeBar(streamweaver_proto::v1::TradeBar {
+                symbol: symbol.into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert!(filter.matches(&bar("AAPL")), "symbols narrow bars too");
+        assert!(!filter.matches(&bar("MSFT")));
         assert!(!filter.matches(&post(&["tech"])));
     }
 

@@ -9,10 +9,7 @@ use std::{
 
 use streamweaver_proto::{
     time, topics,
-    v1::{
-        Event, Position, PublishRequest, PublishResponse, event::Payload,
-        ingest_service_server::IngestService,
-    },
+    v1::{Event, Position, PublishRequest, PublishResponse, ingest_service_server::IngestService},
 };
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming, metadata::MetadataMap, service::Interceptor};
@@ -51,9 +48,7 @@ impl Ingest {
 fn invalid_reason(event: &Event) -> Option<&'static str> {
     let expected = match &event.payload {
         None => return Some("missing_payload"),
-        Some(Payload::StockTrade(_)) => topics::STOCK_TRADES,
-        Some(Payload::SocialPost(_)) => topics::SOCIAL_FEED,
-        Some(Payload::LogEntry(_)) => topics::SERVER_LOGS,
+        Some(payload) => topics::Topic::of_payload(payload).name(),
     };
     if !topics::ALL.contains(&event.topic.as_str()) {
         Some("unknown_topic")
@@ -178,7 +173,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use streamweaver_proto::v1::{LogEntry, StockTrade};
+    use streamweaver_proto::v1::{LogEntry, StockTrade, event::Payload};
 
     use super::*;
 
