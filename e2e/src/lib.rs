@@ -199,6 +199,25 @@ pub async fn start_gateway(args: gateway::GatewayArgs) -> anyhow::Result<(Socket
     Ok((address, running))
 }
 
+/// Publishes `events` to the gateway at `address` as the stream-consumer does: one `Publish`
+/// call, with the publish token.
+pub async fn publish(
+    address: SocketAddr,
+    events: Vec<Event>,
+) -> anyhow::Result<streamweaver_proto::v1::PublishResponse> {
+    let mut client = streamweaver_proto::v1::ingest_service_client::IngestServiceClient::connect(
+        format!("http://{address}"),
+    )
+    .await?;
+    let mut request = tonic::Request::new(futures::stream::iter([
+        streamweaver_proto::v1::PublishRequest { events },
+    ]));
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {PUBLISH_TOKEN}").parse()?);
+    Ok(client.publish(request).await?.into_inner())
+}
+
 /// The consumer's flags for tests: low fetch wait, quick acks and backoff.
 pub fn consumer_args(broker: &Broker, gateway: SocketAddr) -> stream_consumer::ConsumerArgs {
     use clap::Parser;
