@@ -2,7 +2,7 @@
 //!
 //! Nothing here special-cases the embedded broker: it is all plain Kafka protocol via rdkafka.
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use clap::Args;
 use rdkafka::{
@@ -231,4 +231,19 @@ pub fn read_tail(
         }
     }
     Ok(tail)
+}
+
+/// Runs `call` with `client` on a blocking thread and waits for it. librdkafka calls that may
+/// wait (on the broker, on its own threads) — seek, commit, store offsets, assign — must never
+/// hold up an async worker; this is how to make them from async code.
+pub async fn blocking<C, T>(
+    client: &Arc<C>,
+    call: impl FnOnce(&C) -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError>
+where
+    C: Send + Sync + 'static,
+    T: Send + 'static,
+{
+    let client = Arc::clone(client);
+    tokio::task::spawn_blocking(move || call(&client)).await
 }
