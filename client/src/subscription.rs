@@ -4,7 +4,10 @@
 
 use std::{
     pin::Pin,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, Ordering},
+    },
     task::{Context, Poll},
     time::{Duration, SystemTime},
 };
@@ -345,6 +348,7 @@ impl SubscriptionBuilder {
         let positions = Arc::new(Mutex::new(Positions::from_positions(
             &self.request.resume_from,
         )));
+        let duplicates = Arc::new(AtomicU64::new(0));
         let driver = Driver {
             endpoint,
             request: self.request,
@@ -354,6 +358,7 @@ impl SubscriptionBuilder {
             watchdog,
             max_attempts: self.max_attempts,
             positions: positions.clone(),
+            duplicates: duplicates.clone(),
             stream: None,
             failures: 0,
             retry_at: None,
@@ -367,7 +372,11 @@ impl SubscriptionBuilder {
             Some((update, driver))
         })
         .boxed();
-        Ok(Subscription { updates, positions })
+        Ok(Subscription {
+            updates,
+            positions,
+            duplicates,
+        })
     }
 }
 
@@ -403,6 +412,7 @@ fn bearer(token: &str) -> Result<MetadataValue<tonic::metadata::Ascii>, ClientEr
 pub struct Subscription {
     updates: BoxStream<'static, Result<Update, ClientError>>,
     positions: Arc<Mutex<Positions>>,
+    duplicates: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -429,6 +439,12 @@ impl Subscription {
     pub fn positions(&self) -> Vec<Position> {
         lock(&self.positions).to_vec()
     }
+
+    /// Events the gateway sent at or before a position already delivered, and that were
+    /// dropped. A gateway that resumes exactly sends none; this counts what the library caught.
+    pub fn duplicates_dropped(&self) -> u64 {
+        self.duplicates.load(Ordering::Relaxed)
+    }
 }
 
 impl Stream for Subscription {
@@ -449,6 +465,7 @@ struct Driver {
     watchdog: Duration,
     max_attempts: Option<u32>,
     positions: Arc<Mutex<Positions>>,
+    duplicates: Arc<AtomicU64>,
     stream: Option<tonic::Streaming<SubscribeResponse>>,
     /// Attempts that failed since a connection last brought a message.
     failures: u32,
@@ -595,6 +612,7 @@ impl Driver {
         let update = match response.kind? {
             Kind::Event(event) => {
                 if !positions.admit(&event) {
+                    self.duplicates.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(
                         topic = event.topic,
                         partition = event.partition,
@@ -646,6 +664,7 @@ mod tests {
             watchdog: Duration::from_secs(1),
             max_attempts: builder.max_attempts,
             positions,
+            duplicates: Arc::default(),
             stream: None,
             failures: 0,
             retry_at: None,

@@ -1,7 +1,7 @@
 //! `streamweaver-client` against a real gateway over loopback: reconnecting after the gateway
-//! restarts with nothing lost or repeated, the heartbeat watchdog on silent connections, the
-//! backoff between attempts, and refusals that end a subscription. Events go in through
-//! `IngestService.Publish` as the stream-consumer sends them.
+//! restarts with nothing lost or repeated (trades from the stock producer through Kafka and the
+//! consumer), the heartbeat watchdog on silent connections, the backoff between attempts, and
+//! refusals that end a subscription.
 
 use std::{
     net::SocketAddr,
@@ -14,8 +14,12 @@ use std::{
 
 use futures::StreamExt;
 use streamweaver_client::{Backoff, ClientError, Subscription, Topic, Update};
+use streamweaver_common::kafka::ensure_topics;
 use streamweaver_e2e::*;
-use streamweaver_proto::v1::{Event, Position, StockTrade, event::Payload};
+use streamweaver_proto::{
+    topics,
+    v1::{Event, StockTrade, event::Payload},
+};
 use tonic::Code;
 
 const WITHIN: Duration = Duration::from_secs(20);
@@ -34,11 +38,6 @@ fn trade(partition: i32, offset: i64) -> Event {
         })),
         ..Default::default()
     }
-}
-
-/// Trades `offsets` on partitions 0 and 1, interleaved.
-fn trades(offsets: std::ops::Range<i64>) -> Vec<Event> {
-    offsets.flat_map(|o| [trade(0, o), trade(1, o)]).collect()
 }
 
 /// The next update that is not a heartbeat, within [`WITHIN`].
@@ -67,15 +66,6 @@ async fn events(updates: &mut Subscription, count: usize) -> Vec<(i32, i64)> {
     events
 }
 
-/// Per partition, the offsets in the order they came.
-fn per_partition(events: &[(i32, i64)]) -> [Vec<i64>; 2] {
-    let mut split = [Vec::new(), Vec::new()];
-    for (partition, offset) in events {
-        split[*partition as usize].push(*offset);
-    }
-    split
-}
-
 fn url(address: SocketAddr) -> String {
     format!("http://{address}")
 }
@@ -84,39 +74,38 @@ fn url(address: SocketAddr) -> String {
 async fn after_a_gateway_restart_the_subscription_resumes_with_nothing_lost_or_repeated()
 -> anyhow::Result<()> {
     init_logs();
+    const TRADES: u64 = 600;
+    let broker = Broker::start().await?;
     let address: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
     let (_, first) = start_gateway(gateway_args(address)).await?;
+    let consumer = start_consumer(consumer_args(&broker, address));
     let mut updates = Subscription::builder(url(address))
         .topics([Topic::StockTrades])
-        // At least 400 ms before each retry: the new gateway has the old events by then, so
-        // only resuming from the positions keeps them from being delivered again.
         .backoff(Backoff::new(
-            Duration::from_millis(800),
-            Duration::from_millis(800),
+            Duration::from_millis(100),
+            Duration::from_millis(400),
         ))
         .heartbeat_interval(Duration::from_secs(2))
         .subscribe()?;
     assert!(matches!(next(&mut updates).await, Ok(Update::Connected)));
-    publish(address, trades(0..50)).await?;
-    let before = per_partition(&events(&mut updates, 100).await);
-    assert_eq!(before, [(0..50).collect::<Vec<_>>(), (0..50).collect()]);
-    assert_eq!(
-        updates.positions(),
-        [0, 1].map(|partition| Position {
-            topic: Topic::StockTrades.name().into(),
-            partition,
-            offset: 49,
-        })
+    let producer = start_producer(
+        producer_args(&broker, 150.0, TRADES),
+        stock_producer::StockTrades::default(),
     );
+    let mut seen = events(&mut updates, 150).await;
 
+    // The gateway goes away mid-stream while trades keep coming, then comes back.
     first.stop().await?;
-    match next(&mut updates).await {
-        Ok(Update::Disconnected { error, .. }) => assert!(!error.is_fatal(), "{error}"),
-        other => panic!("expected the disconnection, got {other:?}"),
-    }
-    let (_, second) = start_gateway(gateway_args(address)).await?;
-    // The consumer resumes from its last commits, so the new gateway gets old events again.
-    publish(address, trades(0..80)).await?;
+    let second = loop {
+        match next(&mut updates).await {
+            Ok(Update::Event(event)) => seen.push((event.partition, event.offset)),
+            Ok(Update::Disconnected { error, .. }) => {
+                assert!(!error.is_fatal(), "{error}");
+                break start_gateway(gateway_args(address)).await?.1;
+            }
+            other => panic!("expected events, then the disconnection, got {other:?}"),
+        }
+    };
     let resumed_from = loop {
         match next(&mut updates).await {
             Ok(Update::Disconnected { .. }) => continue,
@@ -124,18 +113,39 @@ async fn after_a_gateway_restart_the_subscription_resumes_with_nothing_lost_or_r
             other => panic!("expected a reconnection, got {other:?}"),
         }
     };
-    assert_eq!(resumed_from, updates.positions());
-    let after = per_partition(&events(&mut updates, 60).await);
+    assert!(!resumed_from.is_empty(), "it resumed from its positions");
+    producer.finished().await?;
+
+    // Every trade Kafka holds, each once, in order per partition: what the subscription must
+    // have delivered across the restart.
+    let mut expected: Vec<(i32, i64)> = read_topic(&broker, topics::STOCK_TRADES)
+        .await?
+        .iter()
+        .map(|event| (event.partition, event.offset))
+        .collect();
+    assert_eq!(expected.len() as u64, TRADES);
+    let rest = expected.len().saturating_sub(seen.len());
+    seen.extend(events(&mut updates, rest).await);
+    let by_partition = |events: &mut Vec<(i32, i64)>| {
+        events.sort_by_key(|(partition, _)| *partition);
+        events.clone()
+    };
     assert_eq!(
-        after,
-        [(50..80).collect::<Vec<_>>(), (50..80).collect()],
-        "each partition continues after its last position: no hole, no repeat"
+        by_partition(&mut seen),
+        by_partition(&mut expected),
+        "per partition, every offset once and in order: no hole, no repeat"
+    );
+    assert_eq!(
+        updates.duplicates_dropped(),
+        0,
+        "the gateway itself resumed after the positions: nothing was sent twice"
     );
     // Nothing more: every event was delivered once.
     match tokio::time::timeout(Duration::from_millis(1500), next(&mut updates)).await {
         Err(_) => {}
-        Ok(other) => panic!("nothing more was published, got {other:?}"),
+        Ok(other) => panic!("nothing more was produced, got {other:?}"),
     }
+    consumer.stop().await?;
     second.stop().await?;
     Ok(())
 }
@@ -190,6 +200,8 @@ async fn the_watchdog_drops_a_connection_that_says_nothing() -> anyhow::Result<(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watchdog_reconnects_a_live_subscription_that_goes_silent() -> anyhow::Result<()> {
     init_logs();
+    let broker = Broker::start().await?;
+    ensure_topics(&broker.kafka_args(), &[topics::STOCK_TRADES], 3).await?;
     let mut args = gateway_args("127.0.0.1:0".parse()?);
     // The gateway's heartbeats are far apart: only the watchdog can notice the silence.
     args.heartbeat = Duration::from_secs(60);
@@ -204,8 +216,7 @@ async fn the_watchdog_reconnects_a_live_subscription_that_goes_silent() -> anyho
         ))
         .subscribe()?;
     assert!(matches!(next(&mut updates).await, Ok(Update::Connected)));
-    publish(address, vec![trade(0, 0)]).await?;
-    assert_eq!(events(&mut updates, 1).await, [(0, 0)]);
+    let silent = Instant::now();
     assert!(matches!(
         next(&mut updates).await,
         Ok(Update::Disconnected {
@@ -213,27 +224,38 @@ async fn the_watchdog_reconnects_a_live_subscription_that_goes_silent() -> anyho
             ..
         })
     ));
-    match next(&mut updates).await {
-        Ok(Update::Reconnected { resumed_from, .. }) => {
-            assert_eq!(resumed_from.len(), 1);
-            assert_eq!(resumed_from[0].offset, 0);
-        }
-        other => panic!("expected a reconnection, got {other:?}"),
-    }
-    publish(address, vec![trade(0, 0), trade(0, 1)]).await?;
-    // On a loaded machine the watchdog may fire again before the events come: that is fine.
-    let event = loop {
-        match next(&mut updates).await {
-            Ok(Update::Event(event)) => break event,
-            Ok(Update::Disconnected { .. } | Update::Reconnected { .. }) => continue,
-            other => panic!("expected an event, got {other:?}"),
-        }
-    };
-    assert_eq!(
-        (event.partition, event.offset),
-        (0, 1),
-        "offset 0 is not delivered again"
+    assert!(silent.elapsed() >= Duration::from_millis(500));
+    assert!(matches!(
+        next(&mut updates).await,
+        Ok(Update::Reconnected { .. })
+    ));
+
+    // Events flow on the new connection (the watchdog may fire again while none come).
+    let consumer = start_consumer(consumer_args(&broker, address));
+    let producer = start_producer(
+        producer_args(&broker, 100.0, 20),
+        stock_producer::StockTrades::default(),
     );
+    let mut offsets = std::collections::HashMap::new();
+    while offsets.values().map(|o: &Vec<i64>| o.len()).sum::<usize>() < 20 {
+        match next(&mut updates).await {
+            Ok(Update::Event(event)) => offsets
+                .entry(event.partition)
+                .or_insert_with(Vec::new)
+                .push(event.offset),
+            Ok(Update::Disconnected { .. } | Update::Reconnected { .. }) => continue,
+            other => panic!("expected events, got {other:?}"),
+        }
+    }
+    for (partition, offsets) in offsets {
+        let from_zero: Vec<i64> = (0..offsets.len() as i64).collect();
+        assert_eq!(
+            offsets, from_zero,
+            "partition {partition}: once each, in order"
+        );
+    }
+    producer.finished().await?;
+    consumer.stop().await?;
     gateway.stop().await?;
     Ok(())
 }
