@@ -77,7 +77,7 @@ async fn after_a_gateway_restart_the_subscription_resumes_with_nothing_lost_or_r
     const TRADES: u64 = 600;
     let broker = Broker::start().await?;
     let address: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
-    let (_, first) = start_gateway(gateway_args(address)).await?;
+    let (_, first) = start_gateway(broker.gateway_args(address)).await?;
     let consumer = start_consumer(consumer_args(&broker, address));
     let mut updates = Subscription::builder(url(address))
         .topics([Topic::StockTrades])
@@ -101,7 +101,7 @@ async fn after_a_gateway_restart_the_subscription_resumes_with_nothing_lost_or_r
             Ok(Update::Event(event)) => seen.push((event.partition, event.offset)),
             Ok(Update::Disconnected { error, .. }) => {
                 assert!(!error.is_fatal(), "{error}");
-                break start_gateway(gateway_args(address)).await?.1;
+                break start_gateway(broker.gateway_args(address)).await?.1;
             }
             other => panic!("expected events, then the disconnection, got {other:?}"),
         }
@@ -202,7 +202,7 @@ async fn the_watchdog_reconnects_a_live_subscription_that_goes_silent() -> anyho
     init_logs();
     let broker = Broker::start().await?;
     ensure_topics(&broker.kafka_args(), &[topics::STOCK_TRADES], 3).await?;
-    let mut args = gateway_args("127.0.0.1:0".parse()?);
+    let mut args = broker.gateway_args("127.0.0.1:0".parse()?);
     // The gateway's heartbeats are far apart: only the watchdog can notice the silence.
     args.heartbeat = Duration::from_secs(60);
     let (address, gateway) = start_gateway(args).await?;

@@ -27,7 +27,8 @@ fn text(output: &Output) -> String {
 async fn grpcurl_lists_describes_checks_health_and_subscribes() -> anyhow::Result<()> {
     init_logs();
     let broker = Broker::start().await?;
-    let (gateway, gateway_task) = start_gateway(gateway_args("127.0.0.1:0".parse()?)).await?;
+    let (gateway, gateway_task) =
+        start_gateway(broker.gateway_args("127.0.0.1:0".parse()?)).await?;
     let address = gateway.to_string();
     let consumer = start_consumer(consumer_args(&broker, gateway));
     let producers = start_all_producers(&broker, 100.0, 100_000);

@@ -14,7 +14,8 @@ async fn the_python_example_follows_every_topic_and_resumes_after_a_reconnection
 -> anyhow::Result<()> {
     init_logs();
     let broker = Broker::start().await?;
-    let (gateway, gateway_task) = start_gateway(gateway_args("127.0.0.1:0".parse()?)).await?;
+    let (gateway, gateway_task) =
+        start_gateway(broker.gateway_args("127.0.0.1:0".parse()?)).await?;
     let consumer = start_consumer(consumer_args(&broker, gateway));
     let bars = start_trade_bars(trade_bars_args(&broker, gateway));
     let producers = start_all_producers(&broker, 40.0, 100_000);

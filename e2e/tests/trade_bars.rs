@@ -96,7 +96,7 @@ async fn every_trade_is_in_exactly_one_bar_across_gateway_and_service_restarts()
     const TRADES: u64 = 1_000;
     let broker = Broker::start().await?;
     let address: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
-    let (_, first_gateway) = start_gateway(gateway_args(address)).await?;
+    let (_, first_gateway) = start_gateway(broker.gateway_args(address)).await?;
     let consumer = start_consumer(consumer_args(&broker, address));
     let bar_args = trade_bars_args(&broker, address);
     let first_service = start_trade_bars(bar_args.clone());
@@ -110,7 +110,7 @@ async fn every_trade_is_in_exactly_one_bar_across_gateway_and_service_restarts()
     tokio::time::sleep(Duration::from_secs(3)).await;
     first_gateway.stop().await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, second_gateway) = start_gateway(gateway_args(address)).await?;
+    let (_, second_gateway) = start_gateway(broker.gateway_args(address)).await?;
 
     tokio::time::sleep(Duration::from_secs(3)).await;
     first_service.stop().await?;

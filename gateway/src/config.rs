@@ -5,6 +5,8 @@ use std::{net::SocketAddr, time::Duration};
 use clap::Args;
 use streamweaver_common::duration::parse_duration;
 
+use crate::replay::ReplaySettings;
+
 /// Everything `gateway` can be told.
 #[derive(Debug, Clone, Args)]
 pub struct GatewayArgs {
@@ -48,4 +50,40 @@ pub struct GatewayArgs {
     /// How often idle WebSockets are pinged; one silent for three intervals is closed.
     #[arg(long, env = "GATEWAY_WS_PING_INTERVAL", default_value = "20s", value_parser = parse_duration)]
     pub ws_ping_interval: Duration,
+    /// Kafka bootstrap servers (host:port, comma-separated): the gateway reads Kafka itself to
+    /// replay what resuming subscribers missed.
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub kafka_bootstrap_servers: String,
+    /// `fetch.wait.max.ms` of replay reads (tansu answers a fetch only when this runs out).
+    #[arg(long, env = "GATEWAY_REPLAY_FETCH_WAIT_MAX_MS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub replay_fetch_wait_max_ms: u32,
+    /// Most calls waiting on Kafka at once for replays; more wait their turn.
+    #[arg(long, env = "GATEWAY_REPLAY_MAX_CONCURRENT", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub replay_max_concurrent: u16,
+    /// Bytes of decoded replay chunks kept, so subscribers resuming from the same place share
+    /// one read of Kafka.
+    #[arg(long, env = "GATEWAY_REPLAY_CACHE_BYTES", default_value_t = 64 << 20)]
+    pub replay_cache_bytes: usize,
+    /// Largest record value a replay decodes (as the consumer's `--max-value-bytes`).
+    #[arg(long, env = "GATEWAY_REPLAY_MAX_VALUE_BYTES", default_value_t = 1 << 20)]
+    pub replay_max_value_bytes: usize,
+}
+
+impl GatewayArgs {
+    /// The replay component's settings.
+    pub fn replay_settings(&self) -> ReplaySettings {
+        ReplaySettings {
+            bootstrap_servers: self.kafka_bootstrap_servers.clone(),
+            fetch_wait_max_ms: self.replay_fetch_wait_max_ms,
+            max_concurrent_reads: usize::from(self.replay_max_concurrent),
+            max_value_bytes: self.replay_max_value_bytes,
+            cache_bytes: self.replay_cache_bytes,
+        }
+    }
 }

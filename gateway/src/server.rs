@@ -18,6 +18,7 @@ use crate::{
     hub::Hub,
     ingest::{Ingest, RequireBearer},
     metrics::Metrics,
+    replay::Replayer,
     subscribe::Subscriptions,
     websocket::{self, WebSocketState},
 };
@@ -93,6 +94,13 @@ pub async fn run(
     }
     let registry = SharedRegistry::default();
     let metrics = Metrics::register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
+    let replayer = Replayer::new(args.replay_settings())
+        .map_err(|error| GatewayError::Config(format!("replay from Kafka: {error}")))?;
+    replayer
+        .metrics()
+        .register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
+    // Handed to the hub once it reads Kafka for resumes (issue 6).
+    let _replayer = replayer;
     let hub = Arc::new(Hub::new(
         args.subscriber_buffer as usize,
         args.history,
