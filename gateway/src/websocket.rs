@@ -1,11 +1,17 @@
 //! `/ws`: the same subscription, spoken as proto3 JSON over a WebSocket, one message per text
-//! frame. The client sends a `SubscribeRequest` (and may send another at any time to change it);
-//! the server sends `SubscribeResponse`s. A bad frame gets an `error` response and the socket
-//! stays open. Pings find dead peers; a peer that stops reading only ever costs its own queue.
+//! frame. The client sends a `SubscribeRequest` (and may send another at any time to change it,
+//! within a rate limit); the server sends `SubscribeResponse`s. A bad frame gets an `error`
+//! response and the socket stays open. Pings find dead peers; a peer that stops reading only
+//! ever costs its own queue.
 //!
-//! A client that asks for the subprotocol [`BATCH_PROTOCOL`] gets each text frame as a JSON array
-//! of the `SubscribeResponse`s ready at that moment instead: at thousands of events per second a
-//! browser spends far less on a few large frames than on one frame per event.
+//! An event's frame is the event's shared JSON encoding, made once for every subscriber. A
+//! client that asks for the subprotocol [`BATCH_PROTOCOL`] gets each text frame as a JSON array
+//! of the `SubscribeResponse`s ready at that moment instead, assembled from the same shared
+//! pieces: at thousands of events per second a browser spends far less on a few large frames
+//! than on one frame per event.
+//!
+//! An idle socket is kept small: small read and write buffers, and no allocation waiting in its
+//! subscription's queue.
 
 use std::{sync::Arc, time::Duration};
 
@@ -17,7 +23,8 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{Sink, SinkExt, Stream, StreamExt};
 use serde::Deserialize;
 use streamweaver_proto::v1::{
     StreamError, SubscribeRequest, SubscribeResponse, subscribe_response::Kind,
@@ -26,8 +33,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    filter::Filter,
-    hub::{Hub, Subscription},
+    hub::{Ended, Hub, Outgoing, Subscription},
     ingest::constant_time_eq,
     metrics::{Metrics, Transport},
     subscribe::Subscriptions,
@@ -39,8 +45,18 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 pub const BATCH_PROTOCOL: &str = "streamweaver.v1.batch";
 /// Most responses in one batched frame.
 const MAX_BATCH: usize = 256;
+/// A batched frame is closed once it holds this many bytes, so the socket's write buffer stays
+/// small.
+const MAX_BATCH_BYTES: usize = 32 * 1024;
+/// The socket's read buffer: client frames are small requests.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
+/// Re-subscribes a connection may make at once, then [`RESUBSCRIBES_PER_SECOND`].
+const RESUBSCRIBE_BURST: f64 = 10.0;
+const RESUBSCRIBES_PER_SECOND: f64 = 2.0;
 /// WebSocket close code "going away", sent when the gateway shuts down.
 const GOING_AWAY: u16 = 1001;
+/// WebSocket close code "policy violation", sent to a subscriber too slow under DISCONNECT.
+const POLICY_VIOLATION: u16 = 1008;
 
 /// What the `/ws` handler needs.
 #[derive(Clone)]
@@ -105,40 +121,16 @@ pub async fn upgrade(
             .into_response();
     }
     let ws = ws.protocols([BATCH_PROTOCOL]);
-    let batch = if ws.selected_protocol().is_some() {
-        MAX_BATCH
-    } else {
-        1
-    };
+    let batched = ws.selected_protocol().is_some();
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
-            serve(sink, stream, state, batch)
+            // Boxed: the task then holds a pointer, and the loop's state only while it lives.
+            Box::pin(serve(sink, stream, state, batched))
         })
-}
-
-fn to_frame(response: &SubscribeResponse) -> Message {
-    match serde_json::to_string(response) {
-        Ok(json) => Message::Text(Utf8Bytes::from(json)),
-        // Serialising a generated message cannot fail; be loud if it ever does.
-        Err(error) => Message::Text(Utf8Bytes::from(format!(
-            r#"{{"error":{{"code":"INTERNAL","message":"cannot encode a response: {error}"}}}}"#
-        ))),
-    }
-}
-
-/// The responses as one frame: a lone object, or (batching) a JSON array of them.
-fn to_frames(responses: &[SubscribeResponse], batched: bool) -> Message {
-    match responses {
-        [response] if !batched => to_frame(response),
-        responses => match serde_json::to_string(responses) {
-            Ok(json) => Message::Text(Utf8Bytes::from(json)),
-            Err(error) => Message::Text(Utf8Bytes::from(format!(
-                r#"[{{"error":{{"code":"INTERNAL","message":"cannot encode responses: {error}"}}}}]"#
-            ))),
-        },
-    }
 }
 
 fn error_response(code: &str, message: String) -> SubscribeResponse {
@@ -150,85 +142,228 @@ fn error_response(code: &str, message: String) -> SubscribeResponse {
     }
 }
 
-/// Serves one socket until the peer leaves, goes silent, or the gateway stops, sending up to
-/// `batch` responses per frame (1: one object per frame). Generic over the socket halves so
-/// tests can drive it without a network.
-pub async fn serve<S, R, E>(mut sink: S, mut stream: R, state: WebSocketState, batch: usize)
+/// A response in the proto3 JSON mapping: an event's shared encoding, or one made now.
+fn json_of(outgoing: &Outgoing) -> Bytes {
+    match outgoing {
+        Outgoing::Event(event) => event.json().clone(),
+        Outgoing::Message(message) => json_message(message),
+    }
+}
+
+fn json_message(message: &SubscribeResponse) -> Bytes {
+    match serde_json::to_vec(message) {
+        Ok(json) => Bytes::from(json),
+        // Serialising a generated message cannot fail; be loud if it ever does.
+        Err(error) => Bytes::from(format!(
+            r#"{{"error":{{"code":"INTERNAL","message":"cannot encode a response: {error}"}}}}"#
+        )),
+    }
+}
+
+fn text(json: Bytes) -> Message {
+    match Utf8Bytes::try_from(json) {
+        Ok(text) => Message::Text(text),
+        Err(_) => Message::Text(Utf8Bytes::from_static(
+            r#"{"error":{"code":"INTERNAL","message":"a response was not UTF-8"}}"#,
+        )),
+    }
+}
+
+/// A JSON array assembled from shared pieces.
+struct Batch {
+    frame: BytesMut,
+    count: usize,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            frame: BytesMut::new(),
+            count: 0,
+        }
+    }
+
+    fn push(&mut self, piece: &[u8]) {
+        self.frame.put_u8(if self.count == 0 { b'[' } else { b',' });
+        self.frame.put_slice(piece);
+        self.count += 1;
+    }
+
+    fn is_full(&self) -> bool {
+        self.count >= MAX_BATCH || self.frame.len() >= MAX_BATCH_BYTES
+    }
+
+    fn finish(mut self) -> Message {
+        if self.count == 0 {
+            self.frame.put_u8(b'[');
+        }
+        self.frame.put_u8(b']');
+        text(self.frame.freeze())
+    }
+}
+
+/// A connection's re-subscribe budget (a token bucket).
+struct Resubscribes {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Resubscribes {
+    fn new() -> Self {
+        Self {
+            tokens: RESUBSCRIBE_BURST,
+            at: Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * RESUBSCRIBES_PER_SECOND;
+        self.tokens = (self.tokens + refill).min(RESUBSCRIBE_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What the loop does next.
+enum Action {
+    Send(Message),
+    Close(u16, &'static str),
+    Stop,
+}
+
+/// Serves one socket until the peer leaves, goes silent, or the gateway stops; with `batched`
+/// each frame is a JSON array of the responses ready at once. Generic over the socket halves
+/// so tests can drive it without a network.
+pub async fn serve<S, R, E>(mut sink: S, mut stream: R, state: WebSocketState, batched: bool)
 where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::fmt::Display,
 {
     let endpoint = Transport::Websocket.name();
-    let batched = batch > 1;
+    let error_frame = |code: &str, message: String| {
+        let json = json_message(&error_response(code, message));
+        if batched {
+            let mut batch = Batch::new();
+            batch.push(&json);
+            batch.finish()
+        } else {
+            text(json)
+        }
+    };
+    // This connection's own token: shutdown reaches it without every socket polling one.
+    let shutdown = state.shutdown.child_token();
     let mut subscription: Option<Subscription> = None;
+    let mut resubscribes = Resubscribes::new();
+    let mut ended: Option<Ended> = None;
     let mut ping = tokio::time::interval(state.ping_interval);
     ping.reset();
     let mut last_heard = Instant::now();
     let silent_limit = state.ping_interval * 3;
 
     loop {
-        let outgoing = tokio::select! {
-            () = state.shutdown.cancelled() => {
-                let _ = sink.send(Message::Close(Some(CloseFrame {
-                    code: GOING_AWAY,
-                    reason: Utf8Bytes::from_static("gateway is shutting down"),
-                }))).await;
-                break;
-            }
-            incoming = stream.next() => {
-                last_heard = Instant::now();
-                match incoming {
-                    None | Some(Ok(Message::Close(_))) => break,
-                    Some(Err(error)) => {
-                        tracing::debug!(%error, "websocket read failed");
-                        break;
-                    }
-                    Some(Ok(Message::Text(text))) => {
-                        match parse_request(&text) {
-                            Ok((filter, request)) => {
-                                // Replacing the subscription drops the old one at once.
-                                subscription = Some(state.hub.subscribe(filter, &request.resume_from, Transport::Websocket));
-                                continue;
-                            }
-                            Err((reason, message)) => {
-                                state.metrics.refuse(endpoint, reason);
-                                to_frames(&[error_response("INVALID_ARGUMENT", message)], batched)
-                            }
-                        }
-                    }
-                    Some(Ok(Message::Binary(_))) => {
-                        state.metrics.refuse(endpoint, "binary_frame");
-                        let message = "binary frames are not accepted: send a SubscribeRequest as proto3 JSON text";
-                        to_frames(&[error_response("INVALID_ARGUMENT", message.into())], batched)
-                    }
-                    // axum answers pings itself; either way the peer is alive.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+        let action = if let Some(why) = ended.take() {
+            match why {
+                Ended::ShuttingDown => Action::Close(GOING_AWAY, "gateway is shutting down"),
+                Ended::TooSlow => Action::Close(
+                    POLICY_VIOLATION,
+                    "subscriber fell behind (slow-client policy DISCONNECT)",
+                ),
+                Ended::ReplayUnavailable(message) => {
+                    subscription = None;
+                    Action::Send(error_frame("UNAVAILABLE", message))
                 }
             }
-            response = next_response(&mut subscription) => match response {
-                Some(response) => {
-                    let mut responses = vec![response];
-                    // Batching: take whatever else is ready now, without waiting for more.
-                    while responses.len() < batch {
-                        match subscription.as_mut().and_then(|s| s.next().now_or_never()) {
-                            Some(Some(response)) => responses.push(response),
-                            _ => break,
+        } else {
+            tokio::select! {
+                () = shutdown.cancelled() => Action::Close(GOING_AWAY, "gateway is shutting down"),
+                incoming = stream.next() => {
+                    last_heard = Instant::now();
+                    match incoming {
+                        None | Some(Ok(Message::Close(_))) => Action::Stop,
+                        Some(Err(error)) => {
+                            tracing::debug!(%error, "websocket read failed");
+                            Action::Stop
                         }
+                        Some(Ok(Message::Text(text))) => {
+                            if !resubscribes.allow() {
+                                state.metrics.refuse(endpoint, "resubscribe_rate_limited");
+                                Action::Send(error_frame(
+                                    "RESOURCE_EXHAUSTED",
+                                    format!("too many subscribe requests: at most {RESUBSCRIBE_BURST} at once, then {RESUBSCRIBES_PER_SECOND} per second"),
+                                ))
+                            } else {
+                                match subscribe(&state, &text) {
+                                    Ok(new) => {
+                                        // Replacing the subscription drops the old one at once.
+                                        subscription = Some(new);
+                                        continue;
+                                    }
+                                    Err(message) => Action::Send(error_frame("INVALID_ARGUMENT", message)),
+                                }
+                            }
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            state.metrics.refuse(endpoint, "binary_frame");
+                            let message = "binary frames are not accepted: send a SubscribeRequest as proto3 JSON text";
+                            Action::Send(error_frame("INVALID_ARGUMENT", message.into()))
+                        }
+                        // axum answers pings itself; either way the peer is alive.
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     }
-                    to_frames(&responses, batched)
                 }
-                None => break,
-            },
-            _ = ping.tick() => {
-                if last_heard.elapsed() > silent_limit {
-                    tracing::debug!("websocket peer went silent; closing");
-                    break;
+                next = next_outgoing(&mut subscription) => match next {
+                    Err(why) => {
+                        ended = Some(why);
+                        continue;
+                    }
+                    Ok(first) if !batched => Action::Send(text(json_of(&first))),
+                    Ok(first) => {
+                        let mut batch = Batch::new();
+                        batch.push(&json_of(&first));
+                        // Take whatever else is ready now, without waiting for more.
+                        while !batch.is_full() {
+                            match subscription.as_mut().and_then(Subscription::try_next) {
+                                Some(Ok(next)) => batch.push(&json_of(&next)),
+                                Some(Err(why)) => {
+                                    ended = Some(why);
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        Action::Send(batch.finish())
+                    }
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > silent_limit {
+                        tracing::debug!("websocket peer went silent; closing");
+                        Action::Stop
+                    } else {
+                        Action::Send(Message::Ping(Default::default()))
+                    }
                 }
-                Message::Ping(Default::default())
             }
         };
-        // A peer that stops reading stalls only this loop; its subscription lags and is told.
+        let outgoing = match action {
+            Action::Send(message) => message,
+            Action::Close(code, reason) => {
+                let close = Message::Close(Some(CloseFrame {
+                    code,
+                    reason: Utf8Bytes::from_static(reason),
+                }));
+                let _ = tokio::time::timeout(silent_limit, sink.send(close)).await;
+                break;
+            }
+            Action::Stop => break,
+        };
+        // A peer that stops reading stalls only this loop; its queue's policy acts.
         match tokio::time::timeout(silent_limit, sink.send(outgoing)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) | Err(_) => break,
@@ -236,24 +371,33 @@ where
     }
 }
 
-async fn next_response(subscription: &mut Option<Subscription>) -> Option<SubscribeResponse> {
+async fn next_outgoing(subscription: &mut Option<Subscription>) -> Result<Outgoing, Ended> {
     match subscription {
         Some(subscription) => subscription.next().await,
         None => std::future::pending().await,
     }
 }
 
-/// Parses a text frame into a checked filter, or a metrics reason and a message for the client.
-fn parse_request(text: &str) -> Result<(Filter, SubscribeRequest), (&'static str, String)> {
-    let request: SubscribeRequest = serde_json::from_str(text).map_err(|error| {
+/// Parses a text frame and subscribes, or says what is wrong (counted).
+fn subscribe(state: &WebSocketState, text: &str) -> Result<Subscription, String> {
+    let request = parse_request(text).map_err(|(reason, message)| {
+        state.metrics.refuse(Transport::Websocket.name(), reason);
+        message
+    })?;
+    state
+        .hub
+        .subscribe(&request, Transport::Websocket)
+        .map_err(|error| error.to_string())
+}
+
+/// Parses a text frame into a request, or a metrics reason and a message for the client.
+fn parse_request(text: &str) -> Result<SubscribeRequest, (&'static str, String)> {
+    serde_json::from_str(text).map_err(|error| {
         (
             "malformed_request",
             format!("malformed SubscribeRequest: {error}"),
         )
-    })?;
-    let filter =
-        Filter::from_request(&request).map_err(|error| (error.reason(), error.to_string()))?;
-    Ok((filter, request))
+    })
 }
 
 #[cfg(test)]
@@ -262,13 +406,15 @@ mod tests {
 
     #[test]
     fn requests_parse_in_the_proto3_json_mapping() {
-        let (_, request) = parse_request(
-            r#"{"topics":["server_logs"],"logLevels":["LOG_LEVEL_ERROR"],"resumeFrom":[{"topic":"server_logs","partition":1,"offset":"42"}]}"#,
+        let request = parse_request(
+            r#"{"topics":["server_logs"],"logLevels":["LOG_LEVEL_ERROR"],"resumeFrom":[{"topic":"server_logs","partition":1,"offset":"42"}],"slowClientPolicy":"SLOW_CLIENT_POLICY_SAMPLE","sampleInterval":"0.5s","startAt":{"last":"300s"}}"#,
         )
         .expect("valid");
         assert_eq!(request.topics, vec!["server_logs"]);
         assert_eq!(request.log_levels, vec![4]);
         assert_eq!(request.resume_from[0].offset, 42);
+        assert_eq!(request.slow_client_policy, 4);
+        assert!(request.start_at.is_some() && request.sample_interval.is_some());
         assert!(parse_request("{}").is_ok());
     }
 
@@ -280,10 +426,30 @@ mod tests {
             message.starts_with("malformed SubscribeRequest: "),
             "{message}"
         );
-        let (reason, message) = parse_request(r#"{"topics":["nope"]}"#).expect_err("unknown topic");
-        assert_eq!(reason, "unknown_topic");
-        assert!(message.contains("\"nope\""), "{message}");
         let (_, message) = parse_request(r#"{"logLevels":["LOUD"]}"#).expect_err("unknown level");
         assert!(message.contains("LOUD"), "{message}");
+    }
+
+    #[test]
+    fn batches_are_json_arrays_of_the_pieces() {
+        let mut batch = Batch::new();
+        batch.push(br#"{"a":1}"#);
+        batch.push(br#"{"b":2}"#);
+        let Message::Text(text) = batch.finish() else {
+            panic!("a text frame")
+        };
+        assert_eq!(text.as_str(), r#"[{"a":1},{"b":2}]"#);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resubscribes_are_rate_limited() {
+        let mut budget = Resubscribes::new();
+        for _ in 0..10 {
+            assert!(budget.allow());
+        }
+        assert!(!budget.allow());
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!(budget.allow());
+        assert!(!budget.allow());
     }
 }

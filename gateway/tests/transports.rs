@@ -2,133 +2,21 @@
 //! subscribe, grpc-web (tonic-web's client layer over HTTP/1.1), WebSocket, CORS and metrics.
 //! No Kafka here: events go in through `IngestService.Publish` as the consumer sends them.
 
-use std::{net::SocketAddr, time::Duration};
+mod support;
 
-use clap::Parser;
+use std::time::Duration;
+
 use futures::{SinkExt, StreamExt};
-use gateway::GatewayArgs;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use streamweaver_proto::v1::{
-    Event, LogEntry, LogLevel, PublishRequest, PublishResponse, StockTrade, SubscribeRequest,
-    SubscribeResponse, event::Payload, ingest_service_client::IngestServiceClient,
-    stream_service_client::StreamServiceClient, subscribe_response::Kind,
+    Event, LogLevel, PublishRequest, SubscribeRequest, SubscribeResponse,
+    ingest_service_client::IngestServiceClient, stream_service_client::StreamServiceClient,
+    subscribe_response::Kind,
 };
+use support::*;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
-use tokio_util::sync::CancellationToken;
-use tonic::{Code, Request, metadata::MetadataValue};
-
-const TOKEN: &str = "test-token";
-const ORIGIN: &str = "http://localhost:3000";
-const WITHIN: Duration = Duration::from_secs(10);
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    gateway: GatewayArgs,
-}
-
-struct Gateway {
-    address: SocketAddr,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), gateway::GatewayError>>,
-}
-
-impl Gateway {
-    async fn start(extra: &[&str]) -> Self {
-        let mut argv = vec![
-            "gateway",
-            "--listen",
-            "127.0.0.1:0",
-            "--publish-token",
-            TOKEN,
-        ];
-        argv.extend_from_slice(extra);
-        let args = Cli::parse_from(argv).gateway;
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .expect("bind");
-        let address = listener.local_addr().expect("address");
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(gateway::run(listener, args, shutdown.clone()));
-        Self {
-            address,
-            shutdown,
-            task,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    async fn publish(&self, events: Vec<Event>) -> Result<PublishResponse, tonic::Status> {
-        let mut client = IngestServiceClient::connect(self.url())
-            .await
-            .expect("connect");
-        let mut request = Request::new(futures::stream::iter([PublishRequest { events }]));
-        let bearer: MetadataValue<_> = format!("Bearer {TOKEN}").parse().expect("ascii");
-        request.metadata_mut().insert("authorization", bearer);
-        client
-            .publish(request)
-            .await
-            .map(tonic::Response::into_inner)
-    }
-
-    async fn metrics(&self) -> String {
-        let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
-        let response = client
-            .get(format!("{}/metrics", self.url()).parse().expect("uri"))
-            .await
-            .expect("GET /metrics");
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        String::from_utf8_lossy(&body).into_owned()
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(WITHIN, self.task)
-            .await
-            .expect("stops in time")
-            .expect("joins")
-            .expect("clean exit");
-    }
-}
-
-fn trade(offset: i64, symbol: &str) -> Event {
-    Event {
-        topic: "stock_trades".into(),
-        key: symbol.into(),
-        partition: 0,
-        offset,
-        payload: Some(Payload::StockTrade(StockTrade {
-            symbol: symbol.into(),
-            price: 10.0,
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
-
-fn log(offset: i64, level: LogLevel) -> Event {
-    Event {
-        topic: "server_logs".into(),
-        key: "auth".into(),
-        partition: 0,
-        offset,
-        payload: Some(Payload::LogEntry(LogEntry {
-            service: "auth".into(),
-            level: level.into(),
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
+use tonic::Code;
 
 type WebSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -342,6 +230,19 @@ async fn a_subscriber_that_stops_reading_slows_nobody_and_is_told_what_it_missed
             .iter()
             .any(|p| p.topic == "stock_trades" && p.offset >= start - 1)
     );
+    // Exactly what was skipped: one run of offsets of the one partition.
+    let [missed] = gap.missed.as_slice() else {
+        panic!("one partition missed: {gap:?}")
+    };
+    assert_eq!(
+        (missed.topic.as_str(), missed.partition),
+        ("stock_trades", 0)
+    );
+    assert_eq!(
+        gap.missed_events,
+        (missed.last_offset - missed.first_offset + 1) as u64
+    );
+    assert_eq!(gap.last_positions[0].offset, missed.first_offset - 1);
     assert!(
         gateway
             .metrics()
@@ -646,5 +547,122 @@ async fn websocket_batch_subprotocol_sends_arrays_of_responses_in_order() {
         "in order, none lost"
     );
     assert!(frames < 100, "500 events came in {frames} frames");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_grpc_streams_with_unavailable_and_websockets_with_going_away() {
+    let gateway = Gateway::start(&[]).await;
+    let mut client = StreamServiceClient::connect(gateway.url())
+        .await
+        .expect("connect");
+    let mut stream = client
+        .subscribe(SubscribeRequest::default())
+        .await
+        .expect("subscribe")
+        .into_inner();
+    let mut socket = websocket(&gateway, ORIGIN).await.expect("connect");
+    send_json(&mut socket, "{}").await;
+    gateway
+        .wait_for_metric(r#"gateway_subscribers{transport="websocket"}"#, 1.0)
+        .await;
+
+    gateway.begin_stop();
+    let status = tokio::time::timeout(WITHIN, stream.message())
+        .await
+        .expect("ends in time")
+        .expect_err("ends with a status");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(status.message(), "gateway is shutting down");
+    assert_eq!(close_code(&mut socket).await, 1001);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn oversize_and_overlong_subscribe_requests_are_refused_clearly_and_counted() {
+    let gateway = Gateway::start(&[]).await;
+    let mut client = StreamServiceClient::connect(gateway.url())
+        .await
+        .expect("connect");
+    let status = client
+        .subscribe(SubscribeRequest {
+            symbols: vec!["S".repeat(1_000); 100],
+            ..Default::default()
+        })
+        .await
+        .expect_err("oversize");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert!(
+        status.message().contains("at most 65536 bytes"),
+        "{}",
+        status.message()
+    );
+    let position = streamweaver_proto::v1::Position {
+        topic: "stock_trades".into(),
+        partition: 0,
+        offset: 1,
+    };
+    let status = client
+        .subscribe(SubscribeRequest {
+            resume_from: vec![position; 1_025],
+            ..Default::default()
+        })
+        .await
+        .expect_err("too many positions");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("at most 1024"),
+        "{}",
+        status.message()
+    );
+    // The client and the gateway carry on.
+    let mut stream = client
+        .subscribe(SubscribeRequest::default())
+        .await
+        .expect("subscribe")
+        .into_inner();
+    gateway.publish(vec![trade(0, "A")]).await.expect("publish");
+    let response = tokio::time::timeout(WITHIN, stream.message())
+        .await
+        .expect("in time")
+        .expect("ok")
+        .expect("a message");
+    assert!(matches!(response.kind, Some(Kind::Event(_))));
+
+    let metrics = gateway.metrics().await;
+    for line in [
+        r#"gateway_refused_total{endpoint="grpc",reason="request_too_large"} 1"#,
+        r#"gateway_refused_total{endpoint="grpc",reason="too_many_positions"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+    drop(stream);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn websocket_resubscribes_are_rate_limited() {
+    let gateway = Gateway::start(&[]).await;
+    let mut socket = websocket(&gateway, ORIGIN).await.expect("connect");
+    for _ in 0..12 {
+        send_json(&mut socket, r#"{"topics":["stock_trades"]}"#).await;
+    }
+    let mut limited = 0;
+    while limited < 2 {
+        match next_response(&mut socket).await.kind {
+            Some(Kind::Error(error)) => {
+                assert_eq!(error.code, "RESOURCE_EXHAUSTED");
+                assert!(error.message.contains("too many subscribe requests"));
+                limited += 1;
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+    // The last subscription that was allowed holds.
+    gateway.publish(vec![trade(0, "A")]).await.expect("publish");
+    assert_eq!(next_event(&mut socket).await.offset, 0);
+    assert!(gateway.metrics().await.contains(
+        r#"gateway_refused_total{endpoint="websocket",reason="resubscribe_rate_limited"} 2"#
+    ));
     gateway.stop().await;
 }
