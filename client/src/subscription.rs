@@ -340,8 +340,10 @@ impl SubscriptionBuilder {
         let endpoint = endpoint
             .connect_timeout(watchdog.min(Duration::from_secs(10)))
             .tcp_nodelay(true)
-            .http2_keep_alive_interval(self.heartbeat_interval)
-            .keep_alive_timeout(self.heartbeat_interval);
+            // HTTP/2 pings find a dead connection too, but only after the watchdog would: a
+            // silent connection is reported as the watchdog's.
+            .http2_keep_alive_interval(watchdog)
+            .keep_alive_timeout(watchdog);
         if let Some(Token::Fixed(token)) = &self.token {
             bearer(token)?;
         }
