@@ -1,22 +1,27 @@
 /**
- * A symbol's price over the window, one point per second with trades, on a time axis in local
- * time, with the open drawn as a dashed line: TradingView's Lightweight Charts (canvas, made for
- * financial time series; loaded only when a chart is first opened). Screen readers get the same
- * facts as a sentence.
+ * A symbol's price over the window on a time axis in local time: one-second candles from the
+ * trade-bars service (`trade_bars`), the page's own last price per second as a line over them
+ * (it runs ahead of the candles, which close a moment after their second), and the open as a
+ * dashed line: TradingView's Lightweight Charts (canvas, made for financial time series; loaded
+ * only when a chart is first opened). Screen readers get the same facts as a sentence.
  */
 import { useEffect, useRef, useState } from "react";
 import type { AutoscaleInfo, IChartApi, IPriceLine, ISeriesApi, UTCTimestamp } from "lightweight-charts";
-import { formatPrice, formatTime } from "../format";
+import { formatInt, formatPrice, formatTime } from "../format";
 import type { PriceBar } from "../state/trades";
 
 interface Props {
   symbol: string;
+  /** The page's one-second bars from the trades it received (their closes make the line). */
   bars: readonly PriceBar[];
+  /** trade-bars' one-second bars of the symbol, oldest first. */
+  candles: readonly PriceBar[];
   openPrice: number;
 }
 
 interface Chart {
   chart: IChartApi;
+  candles: ISeriesApi<"Candlestick">;
   series: ISeriesApi<"Line">;
   openLine: IPriceLine | undefined;
 }
@@ -24,7 +29,7 @@ interface Chart {
 const css = (name: string, fallback: string): string =>
   getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 
-export function PriceChart({ symbol, bars, openPrice }: Props) {
+export function PriceChart({ symbol, bars, candles, openPrice }: Props) {
   const host = useRef<HTMLDivElement>(null);
   const chart = useRef<Chart | undefined>(undefined);
   const [ready, setReady] = useState(false);
@@ -35,7 +40,7 @@ export function PriceChart({ symbol, bars, openPrice }: Props) {
   useEffect(() => {
     let disposed = false;
     import("lightweight-charts")
-      .then(({ createChart, LineSeries, ColorType, LineStyle }) => {
+      .then(({ createChart, CandlestickSeries, LineSeries, ColorType, LineStyle }) => {
         const el = host.current;
         if (disposed || !el) return;
         const text = css("--text", "#d6dde6");
@@ -60,9 +65,21 @@ export function PriceChart({ symbol, bars, openPrice }: Props) {
             priceFormatter: formatPrice,
           },
         });
+        const up = css("--up", "#3fb950");
+        const down = css("--down", "#ff6b61");
+        const candleSeries = api.addSeries(CandlestickSeries, {
+          upColor: up,
+          downColor: down,
+          wickUpColor: up,
+          wickDownColor: down,
+          borderVisible: false,
+          // The line's label already shows the last price.
+          priceLineVisible: false,
+          lastValueVisible: false,
+        });
         const series = api.addSeries(LineSeries, {
           color: css("--accent", "#58a6ff"),
-          lineWidth: 2,
+          lineWidth: 1,
           // Keep the open in view, so the dashed line is always there to compare with.
           autoscaleInfoProvider: (auto: () => AutoscaleInfo | null) => {
             const info = auto();
@@ -79,6 +96,7 @@ export function PriceChart({ symbol, bars, openPrice }: Props) {
         });
         chart.current = {
           chart: api,
+          candles: candleSeries,
           series,
           openLine: series.createPriceLine({
             price: openPrice,
@@ -108,6 +126,14 @@ export function PriceChart({ symbol, bars, openPrice }: Props) {
   }, [ready, bars, openPrice]);
 
   useEffect(() => {
+    const c = chart.current;
+    if (!ready || !c) return;
+    c.candles.setData(
+      candles.map((k) => ({ time: k.time as UTCTimestamp, open: k.open, high: k.high, low: k.low, close: k.close })),
+    );
+  }, [ready, candles]);
+
+  useEffect(() => {
     if (ready) chart.current?.chart.timeScale().fitContent();
   }, [ready, symbol]);
 
@@ -119,14 +145,27 @@ export function PriceChart({ symbol, bars, openPrice }: Props) {
   }
   const first = bars[0];
   const last = bars[bars.length - 1];
-  const summary =
+  const prices =
     first && last
       ? `${symbol}, ${bars.length} one-second prices from ${formatTime(first.time * 1000)} to ${formatTime(last.time * 1000)}: ` +
         `low ${formatPrice(low)}, high ${formatPrice(high)}, last ${formatPrice(last.close)}; open ${formatPrice(openPrice)} (dashed line).`
       : `${symbol}: no prices yet.`;
+  const firstCandle = candles[0];
+  const lastCandle = candles[candles.length - 1];
+  const candleText =
+    firstCandle && lastCandle
+      ? `${formatInt(candles.length)} one-second candles from trade-bars, ${formatTime(firstCandle.time * 1000)} to ` +
+        `${formatTime(lastCandle.time * 1000)}; the last closed at ${formatPrice(lastCandle.close)}.`
+      : "No candles from trade-bars yet (they come from the trade_bars topic).";
+  const summary = `${prices} ${candleText}`;
 
   return (
-    <figure className="price-chart">
+    <figure
+      className="price-chart"
+      data-candles={candles.length}
+      data-first-candle={firstCandle?.time}
+      data-last-candle={lastCandle?.time}
+    >
       <div ref={host} className="price-chart-canvas" role="img" aria-label={summary} data-testid="price-chart" />
       <figcaption className="muted">{failed ? `The chart could not be drawn: ${failed}` : summary}</figcaption>
     </figure>
