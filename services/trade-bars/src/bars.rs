@@ -9,8 +9,14 @@
 //! the symbol's partition has moved on by `grace` past the bar's end (a trade of any symbol
 //! there is that much later: partitions are in time order, so nothing of that second can follow
 //! but a straggler); or, for a partition that has gone quiet, when the wall clock is `grace`
-//! past the bar's end while the subscription is live. A trade of a second whose bar has closed
+//! past the bar's end while the partition is caught up. A trade of a second whose bar has closed
 //! is late: counted, and not in any bar.
+//!
+//! **Caught up.** After the subscription (re)connects, the gateway first serves what the
+//! service missed, which may take longer than `grace` on a busy machine: until then the clock
+//! closes nothing of that partition. A partition is caught up again once a trade stamped at or
+//! after the connection comes on it (delivery is in offset order, so everything before it has
+//! come), or a heartbeat comes (the gateway had nothing to send for a whole interval).
 //!
 //! **The checkpoint.** Per `stock_trades` partition, the offset up to which every trade is in a
 //! bar Kafka acknowledged (or was dropped as a duplicate or late): one less than the first trade
@@ -20,7 +26,7 @@
 //! already in its symbol's last bar — so what an unacknowledged bar held is counted again, and
 //! nothing an acknowledged bar holds is counted twice.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use streamweaver_proto::{
     topics::Topic,
@@ -155,6 +161,10 @@ pub struct Bars {
     /// Bars handed out but not yet acknowledged: id → (partition, first offset).
     in_flight: BTreeMap<u64, (i32, i64)>,
     next_id: u64,
+    /// When the subscription last (re)connected (wall clock, ms); `None` while disconnected.
+    connected_at: Option<i64>,
+    /// Partitions caught up since then: only their bars close by the clock.
+    caught_up: BTreeSet<i32>,
 }
 
 impl Bars {
@@ -167,6 +177,27 @@ impl Bars {
             consumed: restored.checkpoint,
             in_flight: BTreeMap::new(),
             next_id: 0,
+            connected_at: None,
+            caught_up: BTreeSet::new(),
+        }
+    }
+
+    /// The subscription (re)connected at `now_millis`: no partition is caught up until it shows.
+    pub fn connected(&mut self, now_millis: i64) {
+        self.connected_at = Some(now_millis);
+        self.caught_up.clear();
+    }
+
+    /// The subscription is down: the clock closes nothing until it is back and caught up.
+    pub fn disconnected(&mut self) {
+        self.connected_at = None;
+        self.caught_up.clear();
+    }
+
+    /// A heartbeat came: the gateway had nothing more to send on `partitions`.
+    pub fn heartbeat(&mut self, partitions: impl IntoIterator<Item = i32>) {
+        if self.connected_at.is_some() {
+            self.caught_up.extend(partitions);
         }
     }
 
@@ -196,6 +227,9 @@ impl Bars {
             at.seconds,
             at.seconds * MILLIS_PER_SECOND + i64::from(at.nanos) / 1_000_000,
         );
+        if self.connected_at.is_some_and(|since| millis >= since) {
+            self.caught_up.insert(partition);
+        }
 
         let mut closed = Vec::new();
         let counted = match self.last_bars.get(&trade.symbol) {
@@ -243,11 +277,16 @@ impl Bars {
     }
 
     /// Closes the bars whose second ended `grace` before `now_millis` (wall clock): for
-    /// partitions that went quiet. Only while the subscription is live and has been for `grace`,
-    /// or trades still on their way would be late.
+    /// partitions that went quiet. Only on partitions caught up since the subscription last
+    /// connected, or trades the gateway has yet to serve would be late.
     pub fn close_idle(&mut self, now_millis: i64) -> Vec<ClosedBar> {
         let horizon = now_millis - self.grace_millis;
-        self.close_where(|open| open.end_millis() <= horizon)
+        let caught_up = std::mem::take(&mut self.caught_up);
+        let closed = self.close_where(|open| {
+            caught_up.contains(&open.partition) && open.end_millis() <= horizon
+        });
+        self.caught_up = caught_up;
+        closed
     }
 
     /// `partition`'s offsets started again at `offset` (its topic was recreated): the bars of
@@ -484,6 +523,7 @@ mod tests {
     #[test]
     fn quiet_bars_close_by_the_wall_clock() {
         let mut bars = bars();
+        bars.connected(T0 * 1_000);
         bars.trade(0, 0, &trade("A", 500, 5.0, 1));
         bars.trade(0, 1, &trade("B", 2_500, 5.0, 1));
         let now = (T0 + 3) * 1_000;
@@ -493,6 +533,39 @@ mod tests {
         assert!(bars.close_idle(now + 1_999).is_empty(), "B ends at +3 s");
         assert_eq!(bars.close_idle(now + 2_000).len(), 1);
         assert_eq!(bars.open_bars(), 0);
+    }
+
+    #[test]
+    fn after_a_reconnection_the_clock_waits_for_the_partition_to_catch_up() {
+        let mut bars = bars();
+        bars.connected(T0 * 1_000);
+        bars.trade(0, 0, &trade("A", 100, 5.0, 1));
+        bars.trade(1, 0, &trade("B", 100, 5.0, 1));
+        bars.disconnected();
+        let later = (T0 + 10) * 1_000;
+        assert!(bars.close_idle(later).is_empty(), "down: nothing closes");
+        // Back at +5 s: what the gateway serves first was traded before that.
+        bars.connected((T0 + 5) * 1_000);
+        assert!(bars.close_idle(later).is_empty(), "nothing caught up yet");
+        assert_eq!(bars.trade(0, 1, &trade("A", 900, 6.0, 1)).0, Counted::InBar);
+        assert!(
+            bars.close_idle(later).is_empty(),
+            "a trade from before the reconnection: still catching up"
+        );
+        // A trade stamped after the reconnection: partition 0 has everything before it.
+        let (_, closed) = bars.trade(0, 2, &trade("C", 5_100, 5.0, 1));
+        assert_eq!(closed.len(), 1, "A's bar closes as partition 0 moved on");
+        let closed = bars.close_idle(later);
+        assert_eq!(
+            closed.len(),
+            1,
+            "C's bar, by the clock; B's partition waits"
+        );
+        assert_eq!(closed[0].bar.symbol, "C");
+        bars.heartbeat([1]);
+        let closed = bars.close_idle(later);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].bar.symbol, "B");
     }
 
     #[test]

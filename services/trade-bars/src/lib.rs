@@ -13,7 +13,7 @@ pub mod bars;
 pub mod config;
 pub mod metrics;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::{FutureExt, StreamExt, stream::FuturesUnordered};
 use prost::Message;
@@ -98,7 +98,6 @@ pub async fn run(args: TradeBarsArgs, shutdown: CancellationToken) -> Result<(),
         producer,
         deliveries: FuturesUnordered::new(),
         metrics,
-        live_since: None,
     }
     .run(updates, shutdown)
     .await
@@ -173,8 +172,6 @@ struct BarMaker {
     producer: FutureProducer,
     deliveries: FuturesUnordered<Delivery>,
     metrics: Metrics,
-    /// Since when the subscription has been live without interruption.
-    live_since: Option<Instant>,
 }
 
 impl BarMaker {
@@ -198,13 +195,10 @@ impl BarMaker {
                     None => break,
                 },
                 _ = ticker.tick() => {
-                    // A quiet partition's bars close by the clock, but only once the stream has
-                    // been live for the grace: after an outage, trades still on their way would
-                    // otherwise be late.
-                    if self.live_since.is_some_and(|since| since.elapsed() >= self.grace) {
-                        let closed = self.bars.close_idle(now_millis());
-                        self.produce(closed).await?;
-                    }
+                    // A quiet partition's bars close by the clock (once it is caught up after a
+                    // reconnection: see `bars`).
+                    let closed = self.bars.close_idle(now_millis());
+                    self.produce(closed).await?;
                     self.metrics.open_bars.set(self.bars.open_bars() as i64);
                 }
             }
@@ -252,6 +246,13 @@ impl BarMaker {
                 for position in heartbeat.positions.iter().filter(stock_trades) {
                     self.bars.passed(position.partition, position.offset);
                 }
+                self.bars.heartbeat(
+                    heartbeat
+                        .positions
+                        .iter()
+                        .filter(stock_trades)
+                        .map(|p| p.partition),
+                );
             }
             Update::Gap(gap) => {
                 self.metrics.missed_trades.inc_by(gap.missed_events);
@@ -279,11 +280,9 @@ impl BarMaker {
                     self.produce(closed).await?;
                 }
             }
-            Update::Connected | Update::Reconnected { .. } => {
-                self.live_since = Some(Instant::now());
-            }
+            Update::Connected | Update::Reconnected { .. } => self.bars.connected(now_millis()),
             Update::Disconnected { .. } => {
-                self.live_since = None;
+                self.bars.disconnected();
                 self.metrics.disconnections.inc();
             }
             _ => {}
