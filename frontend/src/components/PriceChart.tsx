@@ -1,18 +1,21 @@
 /**
- * A symbol's price over the window on a time axis in local time: one-second candles from the
- * trade-bars service (`trade_bars`), the page's own last price per second as a line over them
- * (it runs ahead of the candles, which close a moment after their second), and the open as a
- * dashed line: TradingView's Lightweight Charts (canvas, made for financial time series; loaded
- * only when a chart is first opened). Screen readers get the same facts as a sentence.
+ * A symbol's price over the window on a time axis in local time, as one-second candles: the
+ * trade-bars service's (`trade_bars`, green up / red down), then the seconds it has not closed
+ * yet from the page's own trades (in the accent colour, replaced by trade-bars' candle once it
+ * comes; all of them when trade-bars is not running), and the open as a dashed line.
+ * TradingView's Lightweight Charts (canvas, made for financial time series; loaded only when a
+ * chart is first opened). One series: Lightweight Charts 5.2 can fail a hit test when two series
+ * of one chart hold different seconds. Screen readers get the same facts as a sentence.
  */
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import type { AutoscaleInfo, IChartApi, IPriceLine, ISeriesApi, UTCTimestamp } from "lightweight-charts";
+import { chartCandles } from "../state/candles";
 import { formatInt, formatPrice, formatTime } from "../format";
 import type { PriceBar } from "../state/trades";
 
 interface Props {
   symbol: string;
-  /** The page's one-second bars from the trades it received (their closes make the line). */
+  /** The page's one-second bars from the trades it received. */
   bars: readonly PriceBar[];
   /** trade-bars' one-second bars of the symbol, oldest first. */
   candles: readonly PriceBar[];
@@ -21,8 +24,9 @@ interface Props {
 
 interface Chart {
   chart: IChartApi;
-  candles: ISeriesApi<"Candlestick">;
-  series: ISeriesApi<"Line">;
+  series: ISeriesApi<"Candlestick">;
+  /** The colour of the candles from the page's own trades. */
+  forming: string;
   openLine: IPriceLine | undefined;
 }
 
@@ -40,7 +44,7 @@ export function PriceChart({ symbol, bars, candles, openPrice }: Props) {
   useEffect(() => {
     let disposed = false;
     import("lightweight-charts")
-      .then(({ createChart, CandlestickSeries, LineSeries, ColorType, LineStyle }) => {
+      .then(({ createChart, CandlestickSeries, ColorType, LineStyle }) => {
         const el = host.current;
         if (disposed || !el) return;
         const text = css("--text", "#d6dde6");
@@ -67,19 +71,12 @@ export function PriceChart({ symbol, bars, candles, openPrice }: Props) {
         });
         const up = css("--up", "#3fb950");
         const down = css("--down", "#ff6b61");
-        const candleSeries = api.addSeries(CandlestickSeries, {
+        const series = api.addSeries(CandlestickSeries, {
           upColor: up,
           downColor: down,
           wickUpColor: up,
           wickDownColor: down,
           borderVisible: false,
-          // The line's label already shows the last price.
-          priceLineVisible: false,
-          lastValueVisible: false,
-        });
-        const series = api.addSeries(LineSeries, {
-          color: css("--accent", "#58a6ff"),
-          lineWidth: 1,
           // Keep the open in view, so the dashed line is always there to compare with.
           autoscaleInfoProvider: (auto: () => AutoscaleInfo | null) => {
             const info = auto();
@@ -96,8 +93,8 @@ export function PriceChart({ symbol, bars, candles, openPrice }: Props) {
         });
         chart.current = {
           chart: api,
-          candles: candleSeries,
           series,
+          forming: css("--accent", "#58a6ff"),
           openLine: series.createPriceLine({
             price: openPrice,
             color: css("--muted", "#8391a2"),
@@ -118,20 +115,22 @@ export function PriceChart({ symbol, bars, candles, openPrice }: Props) {
     // Made once per dialog: data and the open line follow in the effect below.
   }, []);
 
+  const drawn = useMemo(() => chartCandles(candles, bars), [candles, bars]);
   useEffect(() => {
     const c = chart.current;
     if (!ready || !c) return;
-    c.series.setData(bars.map((b) => ({ time: b.time as UTCTimestamp, value: b.close })));
-    c.openLine?.applyOptions({ price: openPrice });
-  }, [ready, bars, openPrice]);
-
-  useEffect(() => {
-    const c = chart.current;
-    if (!ready || !c) return;
-    c.candles.setData(
-      candles.map((k) => ({ time: k.time as UTCTimestamp, open: k.open, high: k.high, low: k.low, close: k.close })),
+    c.series.setData(
+      drawn.map(({ bar, forming }) => ({
+        time: bar.time as UTCTimestamp,
+        open: bar.open,
+        high: bar.high,
+        low: bar.low,
+        close: bar.close,
+        ...(forming ? { color: c.forming, wickColor: c.forming, borderColor: c.forming } : {}),
+      })),
     );
-  }, [ready, candles]);
+    c.openLine?.applyOptions({ price: openPrice });
+  }, [ready, drawn, openPrice]);
 
   useEffect(() => {
     if (ready) chart.current?.chart.timeScale().fitContent();
@@ -139,25 +138,24 @@ export function PriceChart({ symbol, bars, candles, openPrice }: Props) {
 
   let low = Number.POSITIVE_INFINITY;
   let high = Number.NEGATIVE_INFINITY;
-  for (const b of bars) {
-    low = Math.min(low, b.low);
-    high = Math.max(high, b.high);
+  for (const { bar } of drawn) {
+    low = Math.min(low, bar.low);
+    high = Math.max(high, bar.high);
   }
-  const first = bars[0];
-  const last = bars[bars.length - 1];
-  const prices =
-    first && last
-      ? `${symbol}, ${bars.length} one-second prices from ${formatTime(first.time * 1000)} to ${formatTime(last.time * 1000)}: ` +
-        `low ${formatPrice(low)}, high ${formatPrice(high)}, last ${formatPrice(last.close)}; open ${formatPrice(openPrice)} (dashed line).`
-      : `${symbol}: no prices yet.`;
+  const first = drawn[0]?.bar;
+  const last = drawn[drawn.length - 1]?.bar;
+  const forming = drawn.length - candles.length;
   const firstCandle = candles[0];
   const lastCandle = candles[candles.length - 1];
-  const candleText =
-    firstCandle && lastCandle
-      ? `${formatInt(candles.length)} one-second candles from trade-bars, ${formatTime(firstCandle.time * 1000)} to ` +
-        `${formatTime(lastCandle.time * 1000)}; the last closed at ${formatPrice(lastCandle.close)}.`
-      : "No candles from trade-bars yet (they come from the trade_bars topic).";
-  const summary = `${prices} ${candleText}`;
+  const summary =
+    first && last
+      ? `${symbol}, ${formatInt(drawn.length)} one-second candles from ${formatTime(first.time * 1000)} to ${formatTime(last.time * 1000)}: ` +
+        `low ${formatPrice(low)}, high ${formatPrice(high)}, last ${formatPrice(last.close)}; open ${formatPrice(openPrice)} (dashed line). ` +
+        (candles.length > 0
+          ? `${formatInt(candles.length)} from trade-bars (green up, red down)`
+          : "None from trade-bars yet (the trade_bars topic)") +
+        (forming > 0 ? `; the last ${formatInt(forming)} from this page's trades (blue), until trade-bars closes them.` : ".")
+      : `${symbol}: no prices yet.`;
 
   return (
     <figure

@@ -88,8 +88,8 @@ function ChartDetail({ row, candles }: { row: TradeRow; candles: TradeBarsView }
       </dl>
       <p className="chart-note muted">
         The window starts with the last {TRADES_BACKFILL_MS / 60_000} minutes the page asked for when it opened, or at
-        its first trade if the gateway could not serve them. Candles are the trade-bars service&apos;s one-second bars
-        (each drawn once its second has closed); the line is the last price of each second as this page received it.
+        its first trade if the gateway could not serve them. Green and red candles are the trade-bars service&apos;s
+        one-second bars; blue ones are seconds it has not closed yet, drawn from the trades this page received.
       </p>
       <p className="chart-note muted" role="status" data-testid="candles-status" data-status={candles.status}>
         Candles: {CANDLE_STATUS[candles.status]}
@@ -188,7 +188,7 @@ export const StockTradesPanel = memo(function StockTradesPanel({
       <Dialog
         open={symbol !== undefined}
         size="wide"
-        title={symbol ? `${symbol} · one-second candles and last price` : "Price chart"}
+        title={symbol ? `${symbol} · one-second candles` : "Price chart"}
         testId="chart-dialog"
         onClose={() => setSymbol(undefined)}
       >

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { TradeBarSchema } from "../gen/streamweaver/v1/events_pb";
-import { candleOf, Candles } from "./candles";
+import { candleOf, Candles, chartCandles } from "./candles";
 
 const bar = (second: number, close = 100 + second, symbol = "AAPL") =>
   create(TradeBarSchema, {
@@ -50,5 +50,27 @@ describe("Candles", () => {
     c.add(bar(5));
     expect(c.list()).not.toBe(list);
     expect(c.list().map((k) => k.time)).toEqual([3, 4, 5]);
+  });
+});
+
+describe("chartCandles", () => {
+  const own = (time: number) => ({ time, open: 1, high: 1, low: 1, close: 1, volume: 1 });
+  it("draws trade-bars' candles, then the page's own seconds after the last of them", () => {
+    const closed = new Candles();
+    for (const s of [10, 11, 12]) closed.add(bar(s));
+    const merged = chartCandles(closed.list(), [own(9), own(11), own(12), own(13), own(14)]);
+    expect(merged.map((c) => [c.bar.time, c.forming])).toEqual([
+      [10, false],
+      [11, false],
+      [12, false],
+      [13, true],
+      [14, true],
+    ]);
+    expect(merged[1]?.bar.close).toBe(111);
+  });
+
+  it("is the page's own bars alone when trade-bars makes none", () => {
+    expect(chartCandles([], [own(1), own(2)]).map((c) => c.forming)).toEqual([true, true]);
+    expect(chartCandles([], [])).toEqual([]);
   });
 });

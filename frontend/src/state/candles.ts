@@ -63,3 +63,22 @@ export class Candles {
     return this.snapshot;
   }
 }
+
+/** A candle as the chart draws it: trade-bars' (closed) or the page's own (still forming). */
+export interface ChartCandle {
+  readonly bar: PriceBar;
+  /** From the page's own trades: a second trade-bars has not closed (or does not make) yet. */
+  readonly forming: boolean;
+}
+
+/**
+ * trade-bars' candles, then the page's own one-second bars of the seconds after the last of
+ * them: one series, one candle per second, in time order, the newest seconds live before
+ * trade-bars closes them (and all of them when trade-bars is not running).
+ */
+export function chartCandles(closed: readonly PriceBar[], own: readonly PriceBar[]): ChartCandle[] {
+  const lastClosed = closed[closed.length - 1]?.time ?? Number.NEGATIVE_INFINITY;
+  const out: ChartCandle[] = closed.map((bar) => ({ bar, forming: false }));
+  for (const bar of own) if (bar.time > lastClosed) out.push({ bar, forming: true });
+  return out;
+}
