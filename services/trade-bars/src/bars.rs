@@ -8,8 +8,9 @@
 //! timestamps). It closes when, of the same symbol, a trade of a later second arrives; or when
 //! the symbol's partition has moved on by `grace` past the bar's end (a trade of any symbol
 //! there is that much later: partitions are in time order, so nothing of that second can follow
-//! but a straggler); or, for a partition that has gone quiet, when the wall clock is `grace`
-//! past the bar's end while the partition is caught up. A trade of a second whose bar has closed
+//! but a straggler); or, for a partition that has gone quiet (nothing came from it for `grace`:
+//! a partition whose trades still come, however late, closes its bars by their timestamps),
+//! when the wall clock is `grace` past the bar's end while the partition is caught up. A trade of a second whose bar has closed
 //! is late: counted, and not in any bar.
 //!
 //! **Caught up.** After the subscription (re)connects, the gateway first serves what the
@@ -165,6 +166,8 @@ pub struct Bars {
     connected_at: Option<i64>,
     /// Partitions caught up since then: only their bars close by the clock.
     caught_up: BTreeSet<i32>,
+    /// Per partition, when (wall clock, ms) a trade of it last came.
+    last_received: HashMap<i32, i64>,
 }
 
 impl Bars {
@@ -179,7 +182,13 @@ impl Bars {
             next_id: 0,
             connected_at: None,
             caught_up: BTreeSet::new(),
+            last_received: HashMap::new(),
         }
+    }
+
+    /// A trade of `partition` came at `now_millis` (wall clock): the partition is not quiet.
+    pub fn received(&mut self, partition: i32, now_millis: i64) {
+        self.last_received.insert(partition, now_millis);
     }
 
     /// The subscription (re)connected at `now_millis`: no partition is caught up until it shows.
@@ -277,15 +286,22 @@ impl Bars {
     }
 
     /// Closes the bars whose second ended `grace` before `now_millis` (wall clock): for
-    /// partitions that went quiet. Only on partitions caught up since the subscription last
-    /// connected, or trades the gateway has yet to serve would be late.
+    /// partitions that went quiet (nothing came for `grace`). Only on partitions caught up
+    /// since the subscription last connected, or trades the gateway has yet to serve would be
+    /// late.
     pub fn close_idle(&mut self, now_millis: i64) -> Vec<ClosedBar> {
         let horizon = now_millis - self.grace_millis;
         let caught_up = std::mem::take(&mut self.caught_up);
+        let last_received = std::mem::take(&mut self.last_received);
         let closed = self.close_where(|open| {
-            caught_up.contains(&open.partition) && open.end_millis() <= horizon
+            caught_up.contains(&open.partition)
+                && open.end_millis() <= horizon
+                && last_received
+                    .get(&open.partition)
+                    .is_none_or(|at| *at <= horizon)
         });
         self.caught_up = caught_up;
+        self.last_received = last_received;
         closed
     }
 
@@ -526,12 +542,24 @@ mod tests {
         bars.connected(T0 * 1_000);
         bars.trade(0, 0, &trade("A", 500, 5.0, 1));
         bars.trade(0, 1, &trade("B", 2_500, 5.0, 1));
-        let now = (T0 + 3) * 1_000;
-        let closed = bars.close_idle(now);
-        assert_eq!(closed.len(), 1, "A ended at +1 s, two seconds ago");
+        // B came late, at +2.6 s: the partition is not quiet until +4.6 s.
+        bars.received(0, T0 * 1_000 + 2_600);
+        assert!(
+            bars.close_idle((T0 + 3) * 1_000).is_empty(),
+            "trades still come: their timestamps close the bars"
+        );
+        let closed = bars.close_idle(T0 * 1_000 + 4_600);
+        assert_eq!(
+            closed.len(),
+            1,
+            "A ended at +1 s, and the partition went quiet"
+        );
         assert_eq!(closed[0].bar.symbol, "A");
-        assert!(bars.close_idle(now + 1_999).is_empty(), "B ends at +3 s");
-        assert_eq!(bars.close_idle(now + 2_000).len(), 1);
+        assert!(
+            bars.close_idle(T0 * 1_000 + 4_999).is_empty(),
+            "B ends at +3 s"
+        );
+        assert_eq!(bars.close_idle((T0 + 5) * 1_000).len(), 1);
         assert_eq!(bars.open_bars(), 0);
     }
 

@@ -226,6 +226,7 @@ impl BarMaker {
                 let Some(Payload::StockTrade(trade)) = &event.payload else {
                     return Ok(());
                 };
+                self.bars.received(event.partition, now_millis());
                 let (counted, closed) = self.bars.trade(event.partition, event.offset, trade);
                 self.metrics
                     .trades
