@@ -140,8 +140,8 @@ mod tests {
         assert!(positions.admit(&event(1, 0)), "a partition never seen");
 
         positions.apply_heartbeat(&Heartbeat {
-            server_time: None,
             positions: vec![position(0, 20), position(1, -1), position(2, 5)],
+            ..Default::default()
         });
         assert_eq!(
             positions.to_vec(),

@@ -25,7 +25,8 @@ const NONE: TradeBarsView = { candles: [], status: "connecting" };
 export function useTradeBars(
   symbol: string | undefined,
   transport: StreamTransport,
-  heartbeatMs: number,
+  /** `?heartbeat=`: a fixed interval instead of the one the gateway states. */
+  heartbeatMs: number | undefined,
 ): TradeBarsView {
   const [view, setView] = useState<TradeBarsView>(NONE);
   useEffect(() => {
@@ -47,7 +48,7 @@ export function useTradeBars(
       request: tradeBarsRequest(symbol),
       resume: new ResumeTracker(),
       signal: controller.signal,
-      silenceLimitMs: silenceLimitMs(heartbeatMs),
+      silenceLimitMs: heartbeatMs === undefined ? undefined : silenceLimitMs(heartbeatMs),
       onResponse: (response) => {
         if (response.kind.case !== "event") return;
         const payload = response.kind.value.payload;

@@ -17,7 +17,7 @@
 //! service missed, which may take longer than `grace` on a busy machine: until then the clock
 //! closes nothing of that partition. A partition is caught up again once a trade stamped at or
 //! after the connection comes on it (delivery is in offset order, so everything before it has
-//! come), or a heartbeat comes (the gateway had nothing to send for a whole interval).
+//! come), or a heartbeat says the subscription has caught up.
 //!
 //! **The checkpoint.** Per `stock_trades` partition, the offset up to which every trade is in a
 //! bar Kafka acknowledged (or was dropped as a duplicate or late): one less than the first trade
@@ -203,7 +203,8 @@ impl Bars {
         self.caught_up.clear();
     }
 
-    /// A heartbeat came: the gateway had nothing more to send on `partitions`.
+    /// A heartbeat said the subscription caught up: `partitions` have nothing more to come from
+    /// the past.
     pub fn heartbeat(&mut self, partitions: impl IntoIterator<Item = i32>) {
         if self.connected_at.is_some() {
             self.caught_up.extend(partitions);

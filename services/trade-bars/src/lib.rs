@@ -247,13 +247,18 @@ impl BarMaker {
                 for position in heartbeat.positions.iter().filter(stock_trades) {
                     self.bars.passed(position.partition, position.offset);
                 }
-                self.bars.heartbeat(
-                    heartbeat
-                        .positions
-                        .iter()
-                        .filter(stock_trades)
-                        .map(|p| p.partition),
-                );
+                // A gateway that states its interval also says whether the backfill is done
+                // (its first heartbeat comes at once, before it); an older one sends heartbeats
+                // only on a quiet stream.
+                if heartbeat.caught_up || heartbeat.interval.is_none() {
+                    self.bars.heartbeat(
+                        heartbeat
+                            .positions
+                            .iter()
+                            .filter(stock_trades)
+                            .map(|p| p.partition),
+                    );
+                }
             }
             Update::Gap(gap) => {
                 self.metrics.missed_trades.inc_by(gap.missed_events);
