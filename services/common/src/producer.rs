@@ -49,7 +49,7 @@ pub struct ProducerArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub kafka: KafkaArgs,
-    /// Events per second (the seed made a few; tens of thousands for load).
+    /// Events per second (the original Python design made a few; tens of thousands for load).
     #[arg(long, env = "PRODUCER_RATE", default_value_t = 5.0, value_parser = parse_rate)]
     pub rate: f64,
     /// Stop after this many events (default: run until stopped).
