@@ -14,20 +14,24 @@
 //!
 //! An idle socket is kept small: small read and write buffers, and no allocation waiting in its
 //! subscription's queue.
+//!
+//! With subscriber tokens required, the token comes as a subprotocol or a frame (see
+//! [`crate::auth`]), and every subscribe request, the first and each re-subscribe, is checked
+//! against it. A socket that has not subscribed within `--ws-subscribe-timeout` is closed.
 
 use std::{sync::Arc, time::Duration};
 
 use axum::{
+    Extension,
     extract::{
-        Query, State, WebSocketUpgrade,
+        State, WebSocketUpgrade,
         ws::{CloseFrame, Message, Utf8Bytes},
     },
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
-use serde::Deserialize;
 use streamweaver_proto::v1::{
     StreamError, SubscribeRequest, SubscribeResponse, subscribe_response::Kind,
 };
@@ -35,9 +39,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    auth::{AuthError, SocketAuth, SubscriberAuth},
     hub::{Ended, Hub, Outgoing, Subscription},
-    ingest::constant_time_eq,
     metrics::{Metrics, Transport},
+    serve::ConnectionInfo,
     subscribe::Subscriptions,
 };
 
@@ -45,6 +50,9 @@ use crate::{
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// The subprotocol that asks for JSON arrays of responses, one array per frame.
 pub const BATCH_PROTOCOL: &str = "streamweaver.v1.batch";
+/// The subprotocol of the default, one response per frame: for clients that must offer one
+/// (a browser offering a token subprotocol needs one the server selects).
+pub const JSON_PROTOCOL: &str = "streamweaver.v1.json";
 /// Most responses in one batched frame.
 const MAX_BATCH: usize = 256;
 /// A batched frame is closed once it holds this many bytes, so the socket's write buffer stays
@@ -59,7 +67,8 @@ const RESUBSCRIBE_BURST: f64 = 10.0;
 const RESUBSCRIBES_PER_SECOND: f64 = 2.0;
 /// WebSocket close code "going away", sent when the gateway shuts down.
 const GOING_AWAY: u16 = 1001;
-/// WebSocket close code "policy violation", sent to a subscriber too slow under DISCONNECT.
+/// WebSocket close code "policy violation": too slow under DISCONNECT, no subscription in time,
+/// or the token expired.
 const POLICY_VIOLATION: u16 = 1008;
 
 /// What the `/ws` handler needs.
@@ -71,8 +80,10 @@ pub struct WebSocketState {
     pub metrics: Metrics,
     /// The subscribe endpoint, for its capacity check.
     pub subscriptions: Arc<Subscriptions>,
-    /// Token subscribers must give as `?token=`, if any.
-    pub subscribe_token: Option<Arc<str>>,
+    /// Who may subscribe.
+    pub auth: Arc<SubscriberAuth>,
+    /// A socket with no subscription this long after opening is closed.
+    pub subscribe_timeout: Duration,
     /// Allowed browser origins; empty means any.
     pub allowed_origins: Arc<[String]>,
     /// How often to ping.
@@ -84,17 +95,12 @@ pub struct WebSocketState {
     pub shutdown: CancellationToken,
 }
 
-/// Query parameters of `/ws`.
-#[derive(Debug, Deserialize)]
-pub struct WsQuery {
-    token: Option<String>,
-}
-
 /// Checks origin, credential and capacity, then upgrades the connection.
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<WebSocketState>,
-    Query(query): Query<WsQuery>,
+    connection: Option<Extension<ConnectionInfo>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let endpoint = Transport::Websocket.name();
@@ -113,13 +119,17 @@ pub async fn upgrade(
         )
             .into_response();
     }
-    if let Some(expected) = &state.subscribe_token {
-        let given = query.token.unwrap_or_default();
-        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-            state.metrics.refuse(endpoint, "unauthenticated");
-            return (StatusCode::UNAUTHORIZED, "a valid ?token= is required\n").into_response();
+    let auth = match SocketAuth::at_upgrade(state.auth.clone(), &uri, &headers) {
+        Ok(auth) => auth,
+        Err(error) => {
+            state.metrics.refuse(endpoint, error.reason());
+            let status = match error {
+                AuthError::TokenInUrl => StatusCode::BAD_REQUEST,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            return (status, format!("{error}\n")).into_response();
         }
-    }
+    };
     if let Err(status) = state.subscriptions.check_capacity(Transport::Websocket) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -127,8 +137,11 @@ pub async fn upgrade(
         )
             .into_response();
     }
-    let ws = ws.protocols([BATCH_PROTOCOL]);
-    let batched = ws.selected_protocol().is_some();
+    // Never selects a token subprotocol: the token is not echoed back.
+    let ws = ws.protocols([BATCH_PROTOCOL, JSON_PROTOCOL]);
+    let batched = ws
+        .selected_protocol()
+        .is_some_and(|protocol| protocol == BATCH_PROTOCOL);
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
@@ -136,7 +149,11 @@ pub async fn upgrade(
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
             // Boxed: the task then holds a pointer, and the loop's state only while it lives.
-            Box::pin(serve(sink, stream, state, batched))
+            Box::pin(async move {
+                serve(sink, stream, state, batched, auth).await;
+                // The connection's admission place is held until the socket ends.
+                drop(connection);
+            })
         })
 }
 
@@ -254,15 +271,20 @@ impl Resubscribes {
 /// What the loop does next.
 enum Action {
     Send(Message),
-    Close(u16, &'static str),
+    Close(u16, Utf8Bytes),
     Stop,
 }
 
-/// Serves one socket until the peer leaves, goes silent, or the gateway stops; with `batched`
-/// each frame is a JSON array of the responses ready at once. Generic over the socket halves
-/// so tests can drive it without a network.
-pub async fn serve<S, R, E>(mut sink: S, mut stream: R, state: WebSocketState, batched: bool)
-where
+/// Serves one socket until the peer leaves, goes silent, does not subscribe in time, its token
+/// expires, or the gateway stops; with `batched` each frame is a JSON array of the responses
+/// ready at once. Generic over the socket halves so tests can drive it without a network.
+pub async fn serve<S, R, E>(
+    mut sink: S,
+    mut stream: R,
+    state: WebSocketState,
+    batched: bool,
+    mut auth: SocketAuth,
+) where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::fmt::Display,
@@ -287,16 +309,17 @@ where
     ping.reset();
     let mut last_heard = Instant::now();
     let silent_limit = state.ping_interval * 3;
+    let subscribe_by = Instant::now() + state.subscribe_timeout;
     // When the last batched frame was assembled.
     let mut last_frame: Option<Instant> = None;
 
     loop {
         let action = if let Some(why) = ended.take() {
             match why {
-                Ended::ShuttingDown => Action::Close(GOING_AWAY, "gateway is shutting down"),
+                Ended::ShuttingDown => Action::Close(GOING_AWAY, "gateway is shutting down".into()),
                 Ended::TooSlow => Action::Close(
                     POLICY_VIOLATION,
-                    "subscriber fell behind (slow-client policy DISCONNECT)",
+                    "subscriber fell behind (slow-client policy DISCONNECT)".into(),
                 ),
                 Ended::ReplayUnavailable(message) => {
                     subscription = None;
@@ -305,7 +328,20 @@ where
             }
         } else {
             tokio::select! {
-                () = shutdown.cancelled() => Action::Close(GOING_AWAY, "gateway is shutting down"),
+                () = shutdown.cancelled() => Action::Close(GOING_AWAY, "gateway is shutting down".into()),
+                () = tokio::time::sleep_until(subscribe_by), if !auth.has_subscribed() => {
+                    state.metrics.refuse(endpoint, "no_subscription");
+                    let reason = format!("no SubscribeRequest within {:?}", state.subscribe_timeout);
+                    Action::Close(POLICY_VIOLATION, reason.into())
+                }
+                () = sleep_until_expiry(&auth) => {
+                    state.metrics.refuse(endpoint, AuthError::Expired.reason());
+                    let error = AuthError::Expired;
+                    // Best effort: the close frame follows.
+                    let frame = error_frame(error.code_name(), error.to_string());
+                    let _ = tokio::time::timeout(silent_limit, sink.send(frame)).await;
+                    Action::Close(POLICY_VIOLATION, "the token has expired".into())
+                }
                 incoming = stream.next() => {
                     last_heard = Instant::now();
                     match incoming {
@@ -321,14 +357,22 @@ where
                                     "RESOURCE_EXHAUSTED",
                                     format!("too many subscribe requests: at most {RESUBSCRIBE_BURST} at once, then {RESUBSCRIBES_PER_SECOND} per second"),
                                 ))
+                            } else if let Some(outcome) = auth.authorization_frame(&text) {
+                                match outcome {
+                                    Ok(()) => continue,
+                                    Err(error) => {
+                                        state.metrics.refuse(endpoint, error.reason());
+                                        Action::Send(error_frame(error.code_name(), error.to_string()))
+                                    }
+                                }
                             } else {
-                                match subscribe(&state, &text) {
+                                match subscribe(&state, &mut auth, &text) {
                                     Ok(new) => {
                                         // Replacing the subscription drops the old one at once.
                                         subscription = Some(new);
                                         continue;
                                     }
-                                    Err(message) => Action::Send(error_frame("INVALID_ARGUMENT", message)),
+                                    Err((code, message)) => Action::Send(error_frame(code, message)),
                                 }
                             }
                         }
@@ -385,10 +429,7 @@ where
         let outgoing = match action {
             Action::Send(message) => message,
             Action::Close(code, reason) => {
-                let close = Message::Close(Some(CloseFrame {
-                    code,
-                    reason: Utf8Bytes::from_static(reason),
-                }));
+                let close = Message::Close(Some(CloseFrame { code, reason }));
                 let _ = tokio::time::timeout(silent_limit, sink.send(close)).await;
                 break;
             }
@@ -415,16 +456,37 @@ async fn next_outgoing(subscription: &mut Option<Subscription>) -> Result<Outgoi
     }
 }
 
-/// Parses a text frame and subscribes, or says what is wrong (counted).
-fn subscribe(state: &WebSocketState, text: &str) -> Result<Subscription, String> {
-    let request = parse_request(text).map_err(|(reason, message)| {
-        state.metrics.refuse(Transport::Websocket.name(), reason);
-        message
+/// Resolves when the socket's token expires; never without one.
+async fn sleep_until_expiry(auth: &SocketAuth) {
+    match auth.deadline() {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Parses a text frame, checks it against the socket's token (narrowing "all topics" to the
+/// allowed ones), and subscribes; or says what is wrong (counted), as a status code name and a
+/// message.
+fn subscribe(
+    state: &WebSocketState,
+    auth: &mut SocketAuth,
+    text: &str,
+) -> Result<Subscription, (&'static str, String)> {
+    let endpoint = Transport::Websocket.name();
+    let mut request = parse_request(text).map_err(|(reason, message)| {
+        state.metrics.refuse(endpoint, reason);
+        ("INVALID_ARGUMENT", message)
     })?;
-    state
+    auth.authorize(&mut request).map_err(|error| {
+        state.metrics.refuse(endpoint, error.reason());
+        (error.code_name(), error.to_string())
+    })?;
+    let subscription = state
         .hub
         .subscribe(&request, Transport::Websocket)
-        .map_err(|error| error.to_string())
+        .map_err(|error| ("INVALID_ARGUMENT", error.to_string()))?;
+    auth.subscribed(&request);
+    Ok(subscription)
 }
 
 /// Parses a text frame into a request, or a metrics reason and a message for the client.
@@ -517,8 +579,9 @@ mod tests {
         let state = WebSocketState {
             hub: hub.clone(),
             metrics: metrics.clone(),
-            subscriptions: Arc::new(Subscriptions::new(hub.clone(), metrics, None, 10)),
-            subscribe_token: None,
+            subscriptions: Arc::new(Subscriptions::new(hub.clone(), metrics, Arc::default(), 10)),
+            auth: Arc::default(),
+            subscribe_timeout: Duration::from_secs(600),
             allowed_origins: Arc::from(Vec::new()),
             ping_interval: Duration::from_secs(600),
             batch_linger: Duration::from_millis(10),
@@ -526,7 +589,7 @@ mod tests {
         };
         let (sink, frames) = futures::channel::mpsc::unbounded();
         let (requests, stream) = futures::channel::mpsc::unbounded();
-        tokio::spawn(serve(sink, stream, state, true));
+        tokio::spawn(serve(sink, stream, state, true, SocketAuth::open()));
         (hub, requests, frames)
     }
 
