@@ -195,7 +195,9 @@ impl GatewayProcess {
     }
 }
 
-/// The `stream-consumer` binary feeding one gateway, in its own consumer group.
+/// The `stream-consumer` binary feeding one gateway, in its own consumer group, as its group's
+/// one static member (named after the group), so that started again after a kill it takes its
+/// old place at once.
 pub fn consumer_process(
     broker: &Broker,
     gateway: &GatewayProcess,
@@ -211,6 +213,8 @@ pub fn consumer_process(
         "--publish-token",
         PUBLISH_TOKEN,
         "--group-id",
+        group,
+        "--group-instance-id",
         group,
     ]
     .iter()

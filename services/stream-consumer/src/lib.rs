@@ -74,10 +74,16 @@ pub async fn run(args: ConsumerArgs, shutdown: CancellationToken) -> Result<(), 
     ensure_topics(&args.kafka, &[args.dead_letter_topic.as_str()], 1).await?;
 
     let (hand_off, changes) = HandOff::new();
-    let consumer: KafkaConsumer = args
-        .kafka
-        .client_config()
+    let mut config = args.kafka.client_config();
+    if let Some(instance) = &args.group_instance_id {
+        config.set("group.instance.id", instance);
+    }
+    let consumer: KafkaConsumer = config
         .set("group.id", &args.group_id)
+        .set(
+            "session.timeout.ms",
+            args.session_timeout.as_millis().to_string(),
+        )
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
         // Offsets are stored by hand, only once the gateway has acknowledged them.
@@ -106,6 +112,7 @@ pub async fn run(args: ConsumerArgs, shutdown: CancellationToken) -> Result<(), 
     tracing::info!(
         gateway = %args.gateway_url,
         group = %args.group_id,
+        instance = args.group_instance_id.as_deref().unwrap_or("(dynamic)"),
         topics = ?topics::ALL,
         "forwarding Kafka to the gateway"
     );
