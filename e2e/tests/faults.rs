@@ -13,7 +13,8 @@ use anyhow::{Context, bail, ensure};
 use streamweaver_e2e::{
     process::{GatewayProcess, Service, consumer_process},
     records::{
-        NumberedTrades, RawRecord, create_topic, delete_topic, expire_records, kafka_holds, produce,
+        NumberedTrades, RawRecord, commit_offsets, create_topic, delete_topic, expire_records,
+        kafka_holds, produce,
     },
     subscribers::{AnySubscriber, Tally, Via, quantile},
     *,
@@ -463,6 +464,39 @@ async fn a_topic_deleted_and_recreated_shows_new_events_and_tells_subscribers() 
     );
     ensure!(new.len() == 15, "each new event once: {new:?}");
     stack.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_commit_past_the_log_end_is_read_from_the_start() -> anyhow::Result<()> {
+    init_logs();
+    let broker = Broker::start().await?;
+    create_topic(&broker, topics::STOCK_TRADES, 3, &[]).await?;
+    for partition in 0..3 {
+        let records: Vec<RawRecord> = (0..5).map(|n| RawRecord::trade("NEW", n)).collect();
+        produce(&broker, topics::STOCK_TRADES, partition, &records, 1).await?;
+    }
+    // The group's commit outlived the topic it was made for (deleted and created again): 10 per
+    // partition, past the end of the 5 each holds now. Kafka would answer the consumer's fetch
+    // "out of range"; tansu answers nothing, for good.
+    let offsets = [(0, 10), (1, 10), (2, 10)];
+    commit_offsets(&broker, "faults-consumer", topics::STOCK_TRADES, &offsets).await?;
+
+    let logs = tempdir()?;
+    let mut gateway = GatewayProcess::start(&broker, &logs, "gateway", &[]).await?;
+    let mut subscriber = AnySubscriber::connect(Via::Grpc, gateway.address, trades_only()).await?;
+    let mut consumer = consumer_process(&broker, &gateway, "faults-consumer", &logs, &[])?;
+    let mut tally = Tally::default();
+    read_until(&mut subscriber, &mut tally, "from the log's start", |t| {
+        t.numbers.get("NEW").is_some_and(|n| n.len() >= 15)
+    })
+    .await
+    .with_context(|| format!("consumer:\n{}", consumer.log_tail(30)))?;
+    let new = &tally.numbers["NEW"];
+    println!("commit past the log end: {} events shown", new.len());
+    ensure!(new.len() == 15, "each event once: {new:?}");
+    consumer.stop().await?;
+    gateway.service.stop().await?;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod dead_letter;
 pub mod forward;
+pub mod log_end;
 pub mod metrics;
 pub mod partitions;
 pub mod rebalance;
@@ -73,7 +74,7 @@ pub async fn run(args: ConsumerArgs, shutdown: CancellationToken) -> Result<(), 
     ensure_topics(&args.kafka, &topics::ALL, 3).await?;
     ensure_topics(&args.kafka, &[args.dead_letter_topic.as_str()], 1).await?;
 
-    let (hand_off, changes) = HandOff::new();
+    let (hand_off, received) = HandOff::new();
     let mut config = args.kafka.client_config();
     if let Some(instance) = &args.group_instance_id {
         config.set("group.instance.id", instance);
@@ -91,6 +92,10 @@ pub async fn run(args: ConsumerArgs, shutdown: CancellationToken) -> Result<(), 
         .set("auto.offset.reset", &args.auto_offset_reset)
         .set("fetch.wait.max.ms", args.fetch_wait_max_ms.to_string())
         .set("enable.partition.eof", "false")
+        .set(
+            "statistics.interval.ms",
+            log_end::CHECK_INTERVAL_MS.to_string(),
+        )
         .create_with_context(hand_off)?;
     consumer.subscribe(&topics::ALL)?;
     let dead_letter_producer: FutureProducer = args
@@ -118,7 +123,7 @@ pub async fn run(args: ConsumerArgs, shutdown: CancellationToken) -> Result<(), 
     );
     Forwarder::new(
         Arc::new(consumer),
-        changes,
+        received,
         client,
         dead_letters,
         metrics,
