@@ -271,7 +271,12 @@ async fn a_resume_on_a_replica_that_never_saw_the_subscriber_is_complete() -> an
         &stack.logs,
         &["--auto-offset-reset", "latest"],
     )?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Events from here on reach it live once it is in its group and has looked up where the
+    // log ends.
+    second_consumer
+        .wait_for_log("partitions assigned", WITHIN)
+        .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let more = start_producer(
         producer_args(&stack.broker, 300.0, 300),
         NumberedTrades::new(&["L0", "L1", "L2"]),
@@ -593,6 +598,12 @@ async fn maximal_resume_requests_do_not_slow_other_subscribers() -> anyhow::Resu
         resume_from,
         ..Default::default()
     };
+    // The resuming clients run on a runtime of their own, as other clients would: decoding
+    // what they are sent must not hold up the live subscriber's reads in this process.
+    let clients = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
     let (mut baseline, mut loaded, mut requests) = (Vec::new(), Vec::new(), 0u32);
     for _round in 0..3 {
         baseline.extend(measure(&mut live, 3).await?);
@@ -601,7 +612,7 @@ async fn maximal_resume_requests_do_not_slow_other_subscribers() -> anyhow::Resu
             .map(|_| {
                 let (stop, address, request) =
                     (stop.clone(), stack.gateway.address, request.clone());
-                tokio::spawn(async move {
+                clients.spawn(async move {
                     let mut requests = 0u32;
                     while !stop.is_cancelled() {
                         requests += 1;
@@ -627,6 +638,7 @@ async fn maximal_resume_requests_do_not_slow_other_subscribers() -> anyhow::Resu
             requests += resumer.await?;
         }
     }
+    clients.shutdown_background();
     producer.stop().await?;
 
     let p99 = |values: &[f64]| quantile(values, 0.99).unwrap_or(f64::NAN);
