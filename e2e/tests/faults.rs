@@ -604,9 +604,10 @@ async fn maximal_resume_requests_do_not_slow_other_subscribers() -> anyhow::Resu
         .worker_threads(1)
         .enable_all()
         .build()?;
+    let p99 = |values: &[f64]| quantile(values, 0.99).unwrap_or(f64::NAN);
     let (mut baseline, mut loaded, mut requests) = (Vec::new(), Vec::new(), 0u32);
-    for _round in 0..3 {
-        baseline.extend(measure(&mut live, 3).await?);
+    for round in 0..3 {
+        let alone = measure(&mut live, 3).await?;
         let stop = CancellationToken::new();
         let resumers: Vec<_> = (0..2)
             .map(|_| {
@@ -632,7 +633,14 @@ async fn maximal_resume_requests_do_not_slow_other_subscribers() -> anyhow::Resu
                 })
             })
             .collect();
-        loaded.extend(measure(&mut live, 3).await?);
+        let during = measure(&mut live, 3).await?;
+        println!(
+            "round {round}: p99 {:.1} ms alone, {:.1} ms during",
+            p99(&alone) * 1e3,
+            p99(&during) * 1e3
+        );
+        baseline.extend(alone);
+        loaded.extend(during);
         stop.cancel();
         for resumer in resumers {
             requests += resumer.await?;
@@ -641,7 +649,6 @@ async fn maximal_resume_requests_do_not_slow_other_subscribers() -> anyhow::Resu
     clients.shutdown_background();
     producer.stop().await?;
 
-    let p99 = |values: &[f64]| quantile(values, 0.99).unwrap_or(f64::NAN);
     let (before, during) = (p99(&baseline), p99(&loaded));
     println!(
         "live subscriber p99: {:.1} ms alone ({} events), {:.1} ms during {requests} maximal \
