@@ -15,7 +15,8 @@
 //! Group rebalances reach the loop through the consumer's context ([`crate::rebalance`]): a
 //! revoked partition's state is forgotten, and what was acknowledged for it is committed before
 //! it goes. So do partitions found read past their log end ([`crate::log_end`]: a topic
-//! recreated under the consumer): each starts over from the new log's beginning. Every librdkafka call that may wait runs on a blocking thread, never on this task.
+//! recreated under the consumer): each starts over from the new log's beginning. Every librdkafka
+//! call that may wait runs on a blocking thread, never on this task.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
