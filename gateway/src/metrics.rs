@@ -115,7 +115,7 @@ pub struct Metrics {
     pub backfilled: Family<SourceLabels, Counter>,
     /// Subscriptions whose backfill is running now.
     pub backfills: Gauge,
-    /// Subscriptions ended because Kafka could not be read for their backfill.
+    /// Backfills that gave up on Kafka: a stretch skipped with a gap notice, or the subscription ended.
     pub backfill_failures: Counter,
 }
 
@@ -249,7 +249,7 @@ impl Metrics {
         );
         registry.register(
             "gateway_backfill_failures",
-            "Subscriptions ended because Kafka could not be read for their backfill",
+            "Backfills that gave up on Kafka: a stretch skipped with a gap notice, or the subscription ended",
             m.backfill_failures.clone(),
         );
         m

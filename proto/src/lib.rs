@@ -139,6 +139,14 @@ pub mod time {
         }
     }
 
+    /// `duration` as a Protobuf duration (clamped to what one holds).
+    pub fn duration(duration: Duration) -> pbjson_types::Duration {
+        pbjson_types::Duration {
+            seconds: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
+            nanos: duration.subsec_nanos() as i32,
+        }
+    }
+
     /// A Protobuf timestamp as a [`SystemTime`], or `None` when it is before 1970 or malformed.
     pub fn system_time(timestamp: &Timestamp) -> Option<SystemTime> {
         let seconds = u64::try_from(timestamp.seconds).ok()?;

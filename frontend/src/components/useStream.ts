@@ -16,7 +16,8 @@ export function useStream(
   stream: StreamName,
   transport: StreamTransport,
   request: SubscribeRequest,
-  heartbeatMs: number,
+  /** `?heartbeat=`: a fixed interval instead of the one the gateway states. */
+  heartbeatMs: number | undefined,
 ): void {
   useEffect(() => {
     const controller = new AbortController();
@@ -25,7 +26,7 @@ export function useStream(
       request,
       resume: live.resume[stream],
       signal: controller.signal,
-      silenceLimitMs: silenceLimitMs(heartbeatMs),
+      silenceLimitMs: heartbeatMs === undefined ? undefined : silenceLimitMs(heartbeatMs),
       onResponse: (response, openedMs) => live.push(stream, response, openedMs),
       onStatus: (report) => {
         if (!controller.signal.aborted) live.status(stream, report);
