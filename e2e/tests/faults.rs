@@ -25,6 +25,10 @@ use streamweaver_proto::{
 };
 use tokio_util::sync::CancellationToken;
 
+/// Taken shared by every test here and exclusively by the one that measures latency, so that
+/// its baseline and its loaded stretches see the same machine (not another test's broker kill).
+static MACHINE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// Keys of the numbered trades.
 const KEYS: [&str; 8] = ["K0", "K1", "K2", "K3", "K4", "K5", "K6", "K7"];
 /// Any single wait of a test.
@@ -208,6 +212,7 @@ impl Stack {
 async fn behind_then_a_gateway_restart_then_resume_misses_nothing_on_any_transport()
 -> anyhow::Result<()> {
     init_logs();
+    let _machine = MACHINE.read().await;
     let mut stack = Stack::start(Broker::start().await?, &[]).await?;
     // One subscriber per transport, each live from before the first event.
     let mut subscribers = Vec::new();
@@ -248,6 +253,7 @@ async fn behind_then_a_gateway_restart_then_resume_misses_nothing_on_any_transpo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_on_a_replica_that_never_saw_the_subscriber_is_complete() -> anyhow::Result<()> {
     init_logs();
+    let _machine = MACHINE.read().await;
     let stack = Stack::start(Broker::start().await?, &[]).await?;
     let mut subscriber =
         AnySubscriber::connect(Via::Grpc, stack.gateway.address, trades_only()).await?;
@@ -306,6 +312,7 @@ async fn a_resume_on_a_replica_that_never_saw_the_subscriber_is_complete() -> an
 async fn the_broker_the_consumer_and_the_gateway_killed_mid_stream_lose_nothing()
 -> anyhow::Result<()> {
     init_logs();
+    let _machine = MACHINE.read().await;
     let dir = tempdir()?;
     let stack = Stack::start(Broker::start_sqlite(&dir).await?, &[]).await?;
     let Stack {
@@ -415,6 +422,7 @@ async fn the_broker_the_consumer_and_the_gateway_killed_mid_stream_lose_nothing(
 async fn a_topic_deleted_and_recreated_shows_new_events_and_tells_subscribers() -> anyhow::Result<()>
 {
     init_logs();
+    let _machine = MACHINE.read().await;
     let mut stack = Stack::start(Broker::start().await?, &[]).await?;
     let mut subscriber =
         AnySubscriber::connect(Via::Grpc, stack.gateway.address, trades_only()).await?;
@@ -473,6 +481,7 @@ async fn a_topic_deleted_and_recreated_shows_new_events_and_tells_subscribers() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_commit_past_the_log_end_is_read_from_the_start() -> anyhow::Result<()> {
     init_logs();
+    let _machine = MACHINE.read().await;
     let broker = Broker::start().await?;
     create_topic(&broker, topics::STOCK_TRADES, 3, &[]).await?;
     for partition in 0..3 {
@@ -506,6 +515,7 @@ async fn a_group_commit_past_the_log_end_is_read_from_the_start() -> anyhow::Res
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gap_notice_names_exactly_what_retention_removed() -> anyhow::Result<()> {
     init_logs();
+    let _machine = MACHINE.read().await;
     let dir = tempdir()?;
     let mut broker = Broker::start_sqlite(&dir).await?;
     expire_records(&mut broker, topics::STOCK_TRADES, 3, "K0", 30, 20).await?;
@@ -574,6 +584,7 @@ async fn measure(live: &mut AnySubscriber, seconds: u64) -> anyhow::Result<Vec<f
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn maximal_resume_requests_do_not_slow_other_subscribers() -> anyhow::Result<()> {
     init_logs();
+    let _machine = MACHINE.write().await;
     let stack = Stack::start(Broker::start().await?, &[]).await?;
     let producer = stack.produce(300.0, 300 * 40);
     let mut live = AnySubscriber::connect(Via::Grpc, stack.gateway.address, trades_only()).await?;
@@ -679,6 +690,7 @@ async fn maximal_resume_requests_do_not_slow_other_subscribers() -> anyhow::Resu
 #[ignore = "a measurement, not a test: run it in a release build"]
 async fn catch_up_of_a_subscriber_100_000_events_behind() -> anyhow::Result<()> {
     init_logs();
+    let _machine = MACHINE.read().await;
     const BEHIND: u64 = 100_000;
     let stack = Stack::start(Broker::start().await?, &["--history", "1000"]).await?;
     let mut subscriber =
