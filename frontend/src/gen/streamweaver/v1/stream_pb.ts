@@ -33,7 +33,8 @@ export type SubscribeRequest = Message<"streamweaver.v1.SubscribeRequest"> & {
   topics: string[];
 
   /**
-   * Only trades of these symbols (applies to `stock_trades`; empty means all).
+   * Only trades and bars of these symbols (applies to `stock_trades` and `trade_bars`; empty
+   * means all).
    *
    * @generated from field: repeated string symbols = 2;
    */
