@@ -4,12 +4,14 @@
 
 pub mod config;
 pub mod event;
+pub mod expr;
 pub mod filter;
 pub mod hub;
 pub mod ingest;
 pub mod metrics;
 pub mod replay;
 pub mod server;
+pub mod sse;
 pub mod subscribe;
 pub mod websocket;
 
