@@ -2,7 +2,12 @@
 //! or the cluster in `KAFKA_BOOTSTRAP_SERVERS`), and the real producers, consumer and gateway
 //! run in-process through the same `run` functions their binaries call.
 
-use std::{net::SocketAddr, process::Stdio, time::Duration};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    process::Stdio,
+    time::{Duration, SystemTime},
+};
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
@@ -126,6 +131,22 @@ impl Broker {
     /// An rdkafka configuration pointing at this broker.
     pub fn client_config(&self) -> ClientConfig {
         self.kafka_args().client_config()
+    }
+
+    /// Partition → high watermark (one past the last offset) of `topic`, partitions with data
+    /// only.
+    pub fn watermarks(&self, topic: &str) -> anyhow::Result<HashMap<i32, i64>> {
+        let consumer: BaseConsumer = self.client_config().create()?;
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let mut ends = HashMap::new();
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            let (_, high) =
+                consumer.fetch_watermarks(topic, partition.id(), Duration::from_secs(10))?;
+            if high > 0 {
+                ends.insert(partition.id(), high);
+            }
+        }
+        Ok(ends)
     }
 }
 
@@ -276,6 +297,31 @@ pub fn start_all_producers(broker: &Broker, rate: f64, count: u64) -> Vec<Runnin
     ]
 }
 
+/// Asserts that `events` run through each partition from offset 0 without a hole, a repeat or
+/// a reordering; returns how many each partition had.
+pub fn assert_each_partition_from_zero(events: &[Event]) -> HashMap<i32, i64> {
+    let mut next: HashMap<i32, i64> = HashMap::new();
+    for event in events {
+        let expected = next.entry(event.partition).or_insert(0);
+        assert_eq!(
+            event.offset, *expected,
+            "partition {}: hole, repeat or reorder",
+            event.partition
+        );
+        *expected += 1;
+    }
+    next
+}
+
+/// When the producer made `event`.
+pub fn produced_at(event: &Event) -> SystemTime {
+    event
+        .produced_at
+        .as_ref()
+        .and_then(streamweaver_proto::time::system_time)
+        .expect("every event carries the producer's timestamp")
+}
+
 /// A live subscription over native gRPC.
 pub struct Subscriber {
     stream: tonic::Streaming<streamweaver_proto::v1::SubscribeResponse>,
@@ -289,8 +335,27 @@ impl Subscriber {
         Ok(Self { stream })
     }
 
+    /// Subscribes to everything on `topics`, unfiltered.
+    pub async fn to_topics(address: SocketAddr, topics: &[&str]) -> anyhow::Result<Self> {
+        let request = SubscribeRequest {
+            topics: topics.iter().map(|topic| (*topic).to_owned()).collect(),
+            ..Default::default()
+        };
+        Self::connect(address, request).await
+    }
+
     /// The next `count` events (skipping heartbeats, failing on gaps), within `within`.
     pub async fn events(&mut self, count: usize, within: Duration) -> anyhow::Result<Vec<Event>> {
+        let events = self.timed_events(count, within).await?;
+        Ok(events.into_iter().map(|(event, _)| event).collect())
+    }
+
+    /// Like [`Subscriber::events`], each with the moment it arrived, for latency figures.
+    pub async fn timed_events(
+        &mut self,
+        count: usize,
+        within: Duration,
+    ) -> anyhow::Result<Vec<(Event, SystemTime)>> {
         let mut events = Vec::with_capacity(count);
         let deadline = tokio::time::Instant::now() + within;
         while events.len() < count {
@@ -300,7 +365,7 @@ impl Subscriber {
                     format!("only {} of {count} events in {within:?}", events.len())
                 })?;
             match next.context("stream ended")??.kind {
-                Some(Kind::Event(event)) => events.push(event),
+                Some(Kind::Event(event)) => events.push((event, SystemTime::now())),
                 Some(Kind::Heartbeat(_)) => {}
                 other => bail!("unexpected response {other:?}"),
             }

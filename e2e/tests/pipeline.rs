@@ -10,19 +10,11 @@ use rdkafka::{
 };
 use streamweaver_e2e::*;
 use streamweaver_proto::{
-    time, topics,
-    v1::{Event, LogLevel, Position, SubscribeRequest, event::Payload},
+    topics,
+    v1::{LogLevel, Position, SubscribeRequest, event::Payload},
 };
 
 const WITHIN: Duration = Duration::from_secs(60);
-
-fn produced_at(event: &Event) -> std::time::SystemTime {
-    event
-        .produced_at
-        .as_ref()
-        .and_then(time::system_time)
-        .expect("every event carries the producer's timestamp")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_producers_reach_a_grpc_subscriber_decoded_and_in_order_per_key() -> anyhow::Result<()>
@@ -158,25 +150,23 @@ async fn json_records_flow_and_undecodable_ones_go_to_the_dead_letter_topic() ->
     init_logs();
     let broker = Broker::start().await?;
     let (gateway, gateway_task) = start_gateway(gateway_args("127.0.0.1:0".parse()?)).await?;
-    let mut subscriber = Subscriber::connect(
-        gateway,
-        SubscribeRequest {
-            topics: vec![topics::STOCK_TRADES.into()],
-            ..Default::default()
-        },
-    )
-    .await?;
+    let mut subscriber = Subscriber::to_topics(gateway, &[topics::STOCK_TRADES]).await?;
     let consumer_args = consumer_args(&broker, gateway);
     let dead_letter_topic = consumer_args.dead_letter_topic.clone();
     let consumer = start_consumer(consumer_args);
 
-    let producer: FutureProducer = broker.client_config().create()?;
+    let producer: FutureProducer = broker
+        .client_config()
+        .set("message.max.bytes", "2000000")
+        .create()?;
     let json = |symbol: &str, price: f64| {
         format!(
             r#"{{"symbol":"{symbol}","price":{price},"quantity":5,"side":"TRADE_SIDE_SELL","timestamp":"2026-11-29T10:00:00Z"}}"#
         )
     };
-    let records: [(&str, Option<&str>, Vec<u8>); 4] = [
+    // Over the consumer's --max-value-bytes, and too large for the dead-letter producer to copy.
+    const BIG: usize = 1_100_000;
+    let records: [(&str, Option<&str>, Vec<u8>); 5] = [
         (
             "JSON1",
             Some("application/json"),
@@ -188,6 +178,7 @@ async fn json_records_flow_and_undecodable_ones_go_to_the_dead_letter_topic() ->
             Some("application/json"),
             br#"{"symbol":"BAD","price":"#.to_vec(),
         ),
+        ("BIG", None, vec![b' '; BIG]),
         ("JSON2", None, json("JSON2", 11.25).into_bytes()),
     ];
     for (key, content_type, value) in &records {
@@ -198,7 +189,7 @@ async fn json_records_flow_and_undecodable_ones_go_to_the_dead_letter_topic() ->
                 value: Some(*content_type),
             });
         }
-        // One partition for all four, so the bad records sit between the good ones.
+        // One partition for all, so the bad records sit between the good ones.
         let record = FutureRecord::to(topics::STOCK_TRADES)
             .key(*key)
             .payload(value)
@@ -221,7 +212,7 @@ async fn json_records_flow_and_undecodable_ones_go_to_the_dead_letter_topic() ->
     assert_eq!(symbols, ["JSON1", "JSON2"]);
     assert!(matches!(&events[1].payload, Some(Payload::StockTrade(t)) if t.price == 11.25));
 
-    // Both bad records are in the dead-letter topic, with the reason attached.
+    // The bad records are in the dead-letter topic, with the reason attached.
     let dead: StreamConsumer = broker
         .client_config()
         .set("group.id", "e2e-dead-letter-reader")
@@ -230,7 +221,7 @@ async fn json_records_flow_and_undecodable_ones_go_to_the_dead_letter_topic() ->
         .create()?;
     dead.subscribe(&[dead_letter_topic.as_str()])?;
     let mut reasons = Vec::new();
-    while reasons.len() < 2 {
+    while reasons.len() < 3 {
         let message = tokio::time::timeout(WITHIN, dead.recv()).await??;
         let header = |name: &str| {
             message.headers().and_then(|h| {
@@ -240,8 +231,14 @@ async fn json_records_flow_and_undecodable_ones_go_to_the_dead_letter_topic() ->
                     .map(|v| String::from_utf8_lossy(v).into_owned())
             })
         };
-        assert_eq!(message.key(), Some(&b"BAD"[..]));
         assert!(header("streamweaver-source").is_some_and(|s| s.starts_with("stock_trades/0/")));
+        if message.key() == Some(&b"BIG"[..]) {
+            // Too large to copy: where it is and how large it was, without the value.
+            assert_eq!(message.payload(), None);
+            assert_eq!(header("streamweaver-value-omitted"), Some(BIG.to_string()));
+        } else {
+            assert_eq!(message.key(), Some(&b"BAD"[..]));
+        }
         reasons.push(header("streamweaver-error").expect("error header"));
     }
     assert!(
@@ -252,6 +249,7 @@ async fn json_records_flow_and_undecodable_ones_go_to_the_dead_letter_topic() ->
         reasons[1].starts_with("invalid JSON StockTrade"),
         "{reasons:?}"
     );
+    assert!(reasons[2].contains("over the limit"), "{reasons:?}");
 
     consumer.stop().await?;
     gateway_task.stop().await?;
@@ -303,7 +301,7 @@ async fn after_a_gateway_restart_a_resuming_subscriber_misses_nothing() -> anyho
     // The consumer resumes from what the first gateway acknowledged and the new gateway sends
     // the subscriber only what it has not seen: every partition continues without a hole or a
     // repeat to the end of the log.
-    let ends = watermarks(&broker, topics::STOCK_TRADES)?;
+    let ends = broker.watermarks(topics::STOCK_TRADES)?;
     let mut next: HashMap<i32, i64> = ends
         .keys()
         .map(|p| (*p, last.get(p).map_or(0, |o| o + 1)))
@@ -387,35 +385,4 @@ async fn a_restarted_consumer_resumes_from_its_commits_with_nothing_lost_or_repe
     second.stop().await?;
     gateway_task.stop().await?;
     Ok(())
-}
-
-/// Asserts that `events` run through each partition from offset 0 without a hole, a repeat or
-/// a reordering; returns how many each partition had.
-fn assert_each_partition_from_zero(events: &[Event]) -> HashMap<i32, i64> {
-    let mut next: HashMap<i32, i64> = HashMap::new();
-    for event in events {
-        let expected = next.entry(event.partition).or_insert(0);
-        assert_eq!(
-            event.offset, *expected,
-            "partition {}: hole, repeat or reorder",
-            event.partition
-        );
-        *expected += 1;
-    }
-    next
-}
-
-/// Partition → high watermark (one past the last offset) of `topic`, partitions with data only.
-fn watermarks(broker: &Broker, topic: &str) -> anyhow::Result<HashMap<i32, i64>> {
-    let consumer: rdkafka::consumer::BaseConsumer = broker.client_config().create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let mut ends = HashMap::new();
-    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        let (_, high) =
-            consumer.fetch_watermarks(topic, partition.id(), Duration::from_secs(10))?;
-        if high > 0 {
-            ends.insert(partition.id(), high);
-        }
-    }
-    Ok(ends)
 }

@@ -2,7 +2,7 @@
 //!
 //! Nothing here special-cases the embedded broker: it is all plain Kafka protocol via rdkafka.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use clap::Args;
 use rdkafka::{
@@ -105,4 +105,19 @@ pub fn raw_record<M: Message>(message: &M) -> RawRecord<'_> {
         value: message.payload(),
         timestamp_ms: message.timestamp().to_millis(),
     }
+}
+
+/// Runs `call` with `client` on a blocking thread and waits for it. librdkafka calls that may
+/// wait (on the broker, on its own threads) — seek, commit, store offsets, assign — must never
+/// hold up an async worker; this is how to make them from async code.
+pub async fn blocking<C, T>(
+    client: &Arc<C>,
+    call: impl FnOnce(&C) -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError>
+where
+    C: Send + Sync + 'static,
+    T: Send + 'static,
+{
+    let client = Arc::clone(client);
+    tokio::task::spawn_blocking(move || call(&client)).await
 }

@@ -1,20 +1,30 @@
 //! The forwarding loop: Kafka records in, client-streaming `Publish` calls out, offsets stored
-//! only once the gateway has acknowledged them (at-least-once).
+//! only once everything before them is done (at-least-once).
 //!
 //! Events go to the gateway as soon as they are read; a call is closed every `--ack-interval` so
 //! the gateway's answer acknowledges what it carried, and the next call opens once that answer is
-//! in (a pause of one round trip), so no two calls carry events at once. When
-//! a call fails, every partition goes back to its last acknowledged offset and the consumer
-//! reconnects with backoff; the gateway drops what it had already seen, so nothing shows twice.
+//! in (a pause of one round trip), so no two calls carry events at once. The answer must cover,
+//! per partition, the highest offset sent: a partition it falls short on is counted, logged and
+//! read again from its last stored offset. Bad records go to the dead-letter topic without
+//! waiting for each delivery; a partition's offset is stored only once the gateway acknowledged
+//! the events before it and the dead letters before it are delivered ([`Partitions`] keeps that
+//! account, per assignment, only ever upwards). When a call fails, every partition goes back to
+//! its last stored offset and the consumer reconnects with backoff; the gateway drops what it had
+//! already seen, so nothing shows twice.
+//!
+//! Group rebalances reach the loop through the consumer's context ([`crate::rebalance`]): a
+//! revoked partition's state is forgotten, and what was acknowledged for it is committed before
+//! it goes. Every librdkafka call that may wait runs on a blocking thread, never on this task.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::FutureExt;
 use prost::Message as _;
 use rdkafka::{
     Offset, TopicPartitionList,
-    consumer::{CommitMode, Consumer, StreamConsumer},
-    message::{Message, OwnedMessage},
+    consumer::{CommitMode, Consumer},
+    error::{KafkaError, KafkaResult},
+    message::{BorrowedMessage, Message, OwnedMessage},
 };
 use streamweaver_proto::v1::{
     Event, PublishRequest, PublishResponse, ingest_service_client::IngestServiceClient,
@@ -30,12 +40,17 @@ use tonic::{
     transport::Channel,
 };
 
-use streamweaver_common::{decode::decode, kafka::raw_record};
+use streamweaver_common::{
+    decode::decode,
+    kafka::{blocking, raw_record},
+};
 
 use crate::{
     config::ConsumerArgs,
-    dead_letter::DeadLetters,
-    metrics::{DeadLetterLabels, Metrics, TopicLabels},
+    dead_letter::{DeadLetters, Delivered, Ticket},
+    metrics::{Metrics, TopicLabels},
+    partitions::{Carried, Partitions, TopicPartition},
+    rebalance::{GroupChange, KafkaConsumer},
 };
 
 /// Largest encoded size of one PublishRequest (the gateway accepts 4 MiB by default).
@@ -44,12 +59,14 @@ const MAX_REQUEST_BYTES: usize = 2 << 20;
 const REQUEST_QUEUE: usize = 16;
 /// First wait after a failed call; doubles up to `--max-backoff`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-/// How long shutdown waits for the last acknowledgements.
+/// How long a closed call may wait for the gateway's answer before it counts as failed.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a seek may take.
+const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many times a seek is tried before the loop gives up.
+const SEEK_ATTEMPTS: u32 = 3;
+/// How long shutdown waits for the last acknowledgements and dead-letter deliveries.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-type TopicPartition = (String, i32);
-/// The highest offset handled per partition.
-type Positions = HashMap<TopicPartition, i64>;
 
 /// Adds the publish credential to every call.
 #[derive(Clone)]
@@ -79,14 +96,15 @@ struct OpenCall {
     id: u64,
     requests: mpsc::Sender<PublishRequest>,
     opened: Instant,
-    positions: Positions,
+    carried: Carried,
     task: JoinHandle<()>,
 }
 
 /// A closed call waiting for the gateway's answer (there is at most one).
 struct PendingCall {
     id: u64,
-    positions: Positions,
+    carried: Carried,
+    closed: Instant,
     task: JoinHandle<()>,
 }
 
@@ -95,21 +113,31 @@ struct PendingCall {
 pub enum ForwardError {
     /// Kafka failed in a way the loop cannot recover from.
     #[error("Kafka: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
+    Kafka(#[from] KafkaError),
+    /// A partition could not be taken back to where it must be read again; going on would skip
+    /// records, so the consumer stops and its successor resumes from the commits.
+    #[error("cannot rewind {partition} to offset {offset}: {reason}")]
+    Rewind {
+        /// Which partition.
+        partition: TopicPartition,
+        /// Where it had to go.
+        offset: i64,
+        /// What librdkafka said.
+        reason: String,
+    },
 }
 
 /// The state of the forwarding loop.
 pub struct Forwarder {
-    consumer: StreamConsumer,
+    consumer: Arc<KafkaConsumer>,
+    changes: mpsc::UnboundedReceiver<GroupChange>,
     client: GatewayClient,
     dead_letters: DeadLetters,
+    partitions: Partitions,
     metrics: Metrics,
     args: ConsumerArgs,
     open: Option<OpenCall>,
     pending: Option<PendingCall>,
-    /// Where each partition restarts after a failure: the offset after the last acknowledged
-    /// one, or the first offset read when nothing was acknowledged yet.
-    rewind_to: HashMap<TopicPartition, i64>,
     answers_tx: mpsc::UnboundedSender<(u64, Result<PublishResponse, Status>)>,
     answers_rx: mpsc::UnboundedReceiver<(u64, Result<PublishResponse, Status>)>,
     next_call_id: u64,
@@ -117,9 +145,11 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    /// A loop reading from `consumer` (already subscribed) and publishing through `client`.
+    /// A loop reading from `consumer` (already subscribed, its rebalances arriving on
+    /// `changes`) and publishing through `client`.
     pub fn new(
-        consumer: StreamConsumer,
+        consumer: Arc<KafkaConsumer>,
+        changes: mpsc::UnboundedReceiver<GroupChange>,
         client: GatewayClient,
         dead_letters: DeadLetters,
         metrics: Metrics,
@@ -128,13 +158,14 @@ impl Forwarder {
         let (answers_tx, answers_rx) = mpsc::unbounded_channel();
         Self {
             consumer,
+            changes,
             client,
             dead_letters,
+            partitions: Partitions::default(),
             metrics,
             args,
             open: None,
             pending: None,
-            rewind_to: HashMap::new(),
             answers_tx,
             answers_rx,
             next_call_id: 0,
@@ -143,92 +174,97 @@ impl Forwarder {
     }
 
     /// Forwards until `shutdown` is cancelled, then waits briefly for the last acknowledgements
-    /// and commits them.
+    /// and dead-letter deliveries, commits, and closes the consumer.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), ForwardError> {
+        let result = self.forward_until(&shutdown).await;
+        self.drain().await;
+        result
+    }
+
+    async fn forward_until(&mut self, shutdown: &CancellationToken) -> Result<(), ForwardError> {
+        let consumer = Arc::clone(&self.consumer);
         loop {
             let close_at = self
                 .open
                 .as_ref()
                 .map(|call| call.opened + self.args.ack_interval);
+            let answer_due = self
+                .pending
+                .as_ref()
+                .map(|call| call.closed + ANSWER_TIMEOUT);
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => break,
+                () = shutdown.cancelled() => return Ok(()),
+                Some(change) = self.changes.recv() => self.on_group_change(change).await,
                 Some((id, answer)) = self.answers_rx.recv() => {
-                    self.on_answer(id, answer, &shutdown).await;
+                    self.on_answer(id, answer, shutdown).await?;
                 }
+                delivered = self.dead_letters.delivered() => self.on_dead_letters(delivered).await?,
                 () = sleep_until(close_at) => self.close_open_call(),
+                () = sleep_until(answer_due) => {
+                    self.metrics.publish_failures.inc();
+                    self.rewind_all("the gateway did not answer in time", shutdown).await?;
+                }
                 // A new call may start only once the gateway has answered the previous one: the
                 // gateway takes each partition's events in order, and two calls in flight at once
                 // could be read interleaved.
-                message = self.consumer.recv(), if self.pending.is_none() => {
-                    let first = match message {
-                        Ok(message) => message,
-                        Err(error) => {
-                            tracing::warn!(%error, "Kafka consumer error");
-                            continue;
-                        }
-                    };
-                    // Owned copies: the loop needs the consumer again while they are in use.
-                    let mut batch = vec![first.detach()];
-                    while batch.len() < self.args.batch_max as usize {
-                        match self.consumer.recv().now_or_never() {
-                            Some(Ok(message)) => batch.push(message.detach()),
-                            Some(Err(error)) => tracing::warn!(%error, "Kafka consumer error"),
-                            None => break,
-                        }
-                    }
-                    if let Err(reason) = self.forward(&batch).await {
-                        self.rewind(&reason, &shutdown).await;
+                message = consumer.recv(), if self.pending.is_none() => {
+                    let batch = read_batch(
+                        &consumer,
+                        message,
+                        self.args.batch_max as usize,
+                        &self.changes,
+                    )?;
+                    if !batch.is_empty()
+                        && let Err(reason) = self.forward(&batch).await
+                    {
+                        self.rewind_all(&reason, shutdown).await?;
                     }
                 }
             }
         }
-        self.drain().await;
-        Ok(())
     }
 
     /// Sends one batch of records: events to the open call, bad records to the dead letters.
     /// On `Err`, the batch was not (fully) handed over and the caller rewinds.
     async fn forward(&mut self, batch: &[OwnedMessage]) -> Result<(), String> {
         let mut events = Vec::with_capacity(batch.len());
-        let mut handled = Vec::with_capacity(batch.len());
+        let mut carried = Vec::with_capacity(batch.len());
         for message in batch {
-            let partition = (message.topic().to_owned(), message.partition());
-            self.rewind_to
-                .entry(partition.clone())
-                .or_insert(message.offset());
             self.metrics
                 .consumed
                 .get_or_create(&TopicLabels {
                     topic: message.topic().to_owned(),
                 })
                 .inc();
+            let partition = TopicPartition::new(message.topic(), message.partition());
+            let offset = message.offset();
+            let Some(epoch) = self.partitions.read(&partition, offset) else {
+                tracing::debug!(%partition, offset, "record of a partition no longer owned");
+                continue;
+            };
             match decode(&raw_record(message), self.args.max_value_bytes) {
-                Ok(event) => events.push(event),
+                Ok(event) => {
+                    events.push(event);
+                    carried.push((partition, epoch, offset, true));
+                }
                 Err(error) => {
-                    tracing::warn!(
-                        topic = message.topic(),
-                        partition = message.partition(),
-                        offset = message.offset(),
-                        %error,
-                        "record is not an event; sending it to the dead-letter topic"
-                    );
+                    let ticket = Ticket::new(partition.clone(), offset, epoch);
                     self.dead_letters
-                        .send(message, &error)
+                        .send(message, &error, ticket)
                         .await
                         .map_err(|e| format!("dead-letter topic refused a record: {e}"))?;
-                    self.metrics
-                        .dead_lettered
-                        .get_or_create(&DeadLetterLabels {
-                            topic: message.topic().to_owned(),
-                            reason: error.reason().to_owned(),
-                        })
-                        .inc();
+                    self.partitions.dead_letter_sent(&partition, offset, epoch);
+                    carried.push((partition, epoch, offset, false));
                 }
             }
-            handled.push((partition, message.offset()));
+        }
+        if carried.is_empty() {
+            return Ok(());
         }
 
+        // Even a batch of dead letters only goes through a call: its answer says the events
+        // before them in their partitions were acknowledged.
         let call = self.open_call();
         let requests = call.requests.clone();
         for chunk in chunks_by_size(events, self.args.batch_max as usize) {
@@ -239,8 +275,8 @@ impl Forwarder {
         }
         // Only now is every record of the batch in the call, so its answer covers them.
         if let Some(call) = self.open.as_mut() {
-            for (partition, offset) in handled {
-                call.positions.insert(partition, offset);
+            for (partition, epoch, offset, event) in carried {
+                call.carried.record(&partition, epoch, offset, event);
             }
         }
         Ok(())
@@ -269,7 +305,7 @@ impl Forwarder {
                 id,
                 requests,
                 opened: Instant::now(),
-                positions: Positions::new(),
+                carried: Carried::default(),
                 task,
             }
         })
@@ -281,7 +317,8 @@ impl Forwarder {
             // Dropping the sender ends the client stream.
             self.pending = Some(PendingCall {
                 id: call.id,
-                positions: call.positions,
+                carried: call.carried,
+                closed: Instant::now(),
                 task: call.task,
             });
         }
@@ -292,82 +329,243 @@ impl Forwarder {
         id: u64,
         answer: Result<PublishResponse, Status>,
         shutdown: &CancellationToken,
-    ) {
+    ) -> Result<(), ForwardError> {
         let pending = self.pending.as_ref().is_some_and(|call| call.id == id);
         let open = self.open.as_ref().is_some_and(|call| call.id == id);
-        match answer {
+        let reason = match answer {
             // Answers of calls dropped by a rewind arrive too; they are nobody's now.
-            _ if !pending && !open => {}
-            Ok(response) if pending => self.acknowledge(&response),
-            // The gateway ended a call we had not closed: it is going away.
-            Ok(_) => self.rewind("gateway ended the call early", shutdown).await,
-            Err(status) => {
-                self.rewind(&format!("Publish failed: {status}"), shutdown)
-                    .await;
+            _ if !pending && !open => return Ok(()),
+            Ok(response) if pending => {
+                if self.acknowledge(&response).await? {
+                    self.backoff = FIRST_BACKOFF;
+                } else {
+                    self.wait_backoff(shutdown).await;
+                }
+                return Ok(());
             }
-        }
+            // The gateway ended a call we had not closed: it is going away.
+            Ok(_) => "gateway ended the call early".to_owned(),
+            Err(status) => format!("Publish failed: {status}"),
+        };
+        self.metrics.publish_failures.inc();
+        self.rewind_all(&reason, shutdown).await
     }
 
-    /// The gateway took the pending call: its offsets may be committed.
-    fn acknowledge(&mut self, response: &PublishResponse) {
-        if let Some(call) = self.pending.take() {
-            self.metrics.acknowledged.inc_by(response.accepted);
-            self.store(&call.positions);
-            self.backoff = FIRST_BACKOFF;
+    /// The gateway answered the pending call: stores what it covers, rewinds the partitions it
+    /// fell short on. `Ok(false)` when it fell short on any.
+    async fn acknowledge(&mut self, response: &PublishResponse) -> Result<bool, ForwardError> {
+        let Some(call) = self.pending.take() else {
+            return Ok(true);
+        };
+        self.metrics.acknowledged.inc_by(response.accepted);
+        let outcome = self
+            .partitions
+            .acknowledge(&call.carried, &response.acknowledged);
+        self.store(outcome.store).await;
+        let complete = outcome.short.is_empty();
+        let mut targets = Vec::new();
+        for short in outcome.short {
+            self.metrics
+                .short_acknowledgements
+                .get_or_create(&TopicLabels {
+                    topic: short.partition.topic.clone(),
+                })
+                .inc();
+            self.metrics.rewinds.inc();
+            tracing::warn!(
+                partition = %short.partition,
+                sent = short.sent,
+                acknowledged = ?short.acknowledged,
+                rewind_to = ?short.rewind_to,
+                "the gateway acknowledged less than was sent; reading the partition again"
+            );
+            if let Some(offset) = short.rewind_to {
+                targets.push((short.partition, offset));
+            }
         }
+        self.seek(targets).await?;
+        Ok(complete)
+    }
+
+    /// Dead letters came back: stores what they complete, rewinds where one failed. Takes every
+    /// delivery that is ready at once, so a burst costs one store.
+    async fn on_dead_letters(&mut self, first: Delivered) -> Result<(), ForwardError> {
+        let mut store = HashMap::new();
+        let mut rewind = HashMap::new();
+        let mut next = Some(first);
+        while let Some(Delivered { ticket, result }) = next {
+            let Ticket {
+                partition,
+                offset,
+                epoch,
+                ..
+            } = ticket;
+            match result {
+                Ok(()) => {
+                    if let Some(stored) = self
+                        .partitions
+                        .dead_letter_delivered(&partition, offset, epoch)
+                    {
+                        store.insert(partition, stored);
+                    }
+                }
+                Err(_) => {
+                    if let Some(target) = self
+                        .partitions
+                        .dead_letter_failed(&partition, offset, epoch)
+                    {
+                        self.metrics.rewinds.inc();
+                        rewind.insert(partition, target);
+                    }
+                }
+            }
+            next = self.dead_letters.ready();
+        }
+        self.store(store.into_iter().collect()).await;
+        self.seek(rewind.into_iter().collect()).await
+    }
+
+    /// Hands a rebalance to librdkafka once this member's side of it is settled.
+    async fn on_group_change(&mut self, change: GroupChange) {
+        let partitions = change.partitions();
+        let names: Vec<String> = partitions.iter().map(ToString::to_string).collect();
+        let applied = match change {
+            GroupChange::Assign(_) => {
+                tracing::info!(partitions = ?names, "partitions assigned");
+                self.partitions.assign(partitions);
+                blocking(&self.consumer, move |consumer| change.apply(consumer)).await
+            }
+            GroupChange::Revoke(_) => {
+                // Forget first: answers and deliveries still on their way no longer count.
+                let commits = self.partitions.revoke(&partitions);
+                tracing::info!(partitions = ?names, committing = commits.len(), "partitions revoked");
+                let commits = offsets_list(&commits);
+                blocking(&self.consumer, move |consumer| {
+                    if commits.count() > 0
+                        && !consumer.assignment_lost()
+                        && let Err(error) = consumer.commit(&commits, CommitMode::Sync)
+                    {
+                        tracing::warn!(%error, "cannot commit revoked partitions");
+                    }
+                    change.apply(consumer)
+                })
+                .await
+            }
+        };
+        match applied {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "cannot apply a rebalance"),
+            Err(error) => tracing::error!(%error, "applying a rebalance failed"),
+        }
+        self.metrics
+            .partitions_owned
+            .set(self.partitions.len() as i64);
     }
 
     /// Marks offsets as done so the next (auto-)commit takes them.
-    fn store(&mut self, positions: &Positions) {
-        if positions.is_empty() {
+    async fn store(&self, offsets: Vec<(TopicPartition, i64)>) {
+        if offsets.is_empty() {
             return;
         }
-        let mut list = TopicPartitionList::with_capacity(positions.len());
-        for ((topic, partition), offset) in positions {
-            self.rewind_to
-                .insert((topic.clone(), *partition), offset + 1);
-            if let Err(error) =
-                list.add_partition_offset(topic, *partition, Offset::Offset(offset + 1))
-            {
-                tracing::warn!(%error, topic, partition, "cannot record an offset");
-            }
-        }
-        if let Err(error) = self.consumer.store_offsets(&list) {
-            // After a rebalance the partition may belong to another consumer: it resumes from
-            // the last commit, and the gateway drops what it already saw.
-            tracing::debug!(%error, "offsets not stored");
+        let list = offsets_list(&offsets);
+        match blocking(&self.consumer, move |consumer| {
+            consumer.store_offsets(&list)
+        })
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "offsets not stored"),
+            Err(error) => tracing::error!(%error, "storing offsets failed"),
         }
     }
 
-    /// Drops every call in flight, goes back to the last acknowledged offsets and waits before
-    /// the next attempt.
-    async fn rewind(&mut self, reason: &str, shutdown: &CancellationToken) {
-        self.metrics.publish_failures.inc();
+    /// Takes partitions back to where they must be read again, trying a few times. A partition
+    /// that cannot be would skip records, so that stops the loop.
+    async fn seek(&self, targets: Vec<(TopicPartition, i64)>) -> Result<(), ForwardError> {
+        let mut left = targets;
+        for attempt in 1..=SEEK_ATTEMPTS {
+            if left.is_empty() {
+                break;
+            }
+            let mut failed = self.seek_once(&left).await;
+            for (partition, offset, reason) in &failed {
+                tracing::warn!(%partition, offset, reason, attempt, "cannot rewind a partition");
+            }
+            if attempt == SEEK_ATTEMPTS
+                && let Some((partition, offset, reason)) = failed.pop()
+            {
+                return Err(ForwardError::Rewind {
+                    partition,
+                    offset,
+                    reason,
+                });
+            }
+            if !failed.is_empty() {
+                tokio::time::sleep(FIRST_BACKOFF).await;
+            }
+            left = failed
+                .into_iter()
+                .map(|(partition, offset, _)| (partition, offset))
+                .collect();
+        }
+        Ok(())
+    }
+
+    /// One seek of `targets`; returns those that failed, and why.
+    async fn seek_once(
+        &self,
+        targets: &[(TopicPartition, i64)],
+    ) -> Vec<(TopicPartition, i64, String)> {
+        let list = offsets_list(targets);
+        let sought = blocking(&self.consumer, move |consumer| {
+            consumer.seek_partitions(list, SEEK_TIMEOUT)
+        })
+        .await;
+        let all_failed = |reason: String| {
+            targets
+                .iter()
+                .map(|(partition, offset)| (partition.clone(), *offset, reason.clone()))
+                .collect()
+        };
+        match sought {
+            Ok(Ok(result)) => result
+                .elements()
+                .iter()
+                .filter_map(|element| {
+                    let error = element.error().err()?;
+                    let partition = TopicPartition::new(element.topic(), element.partition());
+                    let offset = element.offset().to_raw().unwrap_or_default();
+                    Some((partition, offset, error.to_string()))
+                })
+                .collect(),
+            Ok(Err(error)) => all_failed(error.to_string()),
+            Err(error) => all_failed(error.to_string()),
+        }
+    }
+
+    /// Drops every call in flight, takes every partition back to its last stored offset and
+    /// waits before the next attempt.
+    async fn rewind_all(
+        &mut self,
+        reason: &str,
+        shutdown: &CancellationToken,
+    ) -> Result<(), ForwardError> {
         self.metrics.rewinds.inc();
-        tracing::warn!(reason, retry_in = ?self.backoff, "gateway unavailable; rewinding");
+        tracing::warn!(reason, retry_in = ?self.backoff, "rewinding to the last stored offsets");
         if let Some(call) = self.open.take() {
             call.task.abort();
         }
         if let Some(call) = self.pending.take() {
             call.task.abort();
         }
-        match self.consumer.assignment() {
-            Ok(assignment) => {
-                let mut seek = TopicPartitionList::new();
-                for element in assignment.elements() {
-                    let key = (element.topic().to_owned(), element.partition());
-                    if let Some(offset) = self.rewind_to.get(&key) {
-                        let _ = seek.add_partition_offset(&key.0, key.1, Offset::Offset(*offset));
-                    }
-                }
-                if seek.count() > 0
-                    && let Err(error) = self.consumer.seek_partitions(seek, Duration::from_secs(10))
-                {
-                    tracing::error!(%error, "cannot rewind partitions");
-                }
-            }
-            Err(error) => tracing::error!(%error, "cannot read the partition assignment"),
-        }
+        let targets = self.partitions.rewind_all();
+        self.seek(targets).await?;
+        self.wait_backoff(shutdown).await;
+        Ok(())
+    }
+
+    /// Waits the current backoff (or until shutdown) and doubles it.
+    async fn wait_backoff(&mut self, shutdown: &CancellationToken) {
         tokio::select! {
             () = shutdown.cancelled() => {}
             () = tokio::time::sleep(self.backoff) => {}
@@ -375,29 +573,98 @@ impl Forwarder {
         self.backoff = (self.backoff * 2).min(self.args.max_backoff);
     }
 
-    /// On shutdown: close the open call, take the answers that come in time, commit.
-    async fn drain(&mut self) {
+    /// On shutdown: close the open call, take the answers and deliveries that come in time,
+    /// commit, and close the consumer and the producer off the async workers.
+    async fn drain(mut self) {
         self.close_open_call();
         let deadline = Instant::now() + DRAIN_TIMEOUT;
-        while let Some(id) = self.pending.as_ref().map(|call| call.id) {
-            match tokio::time::timeout_at(deadline, self.answers_rx.recv()).await {
-                Ok(Some((answered, Ok(response)))) if answered == id => self.acknowledge(&response),
-                Ok(Some((answered, Err(status)))) if answered == id => {
-                    tracing::warn!(%status, "last Publish failed; its events will be read again");
-                    break;
-                }
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => break,
+        while self.pending.is_some() || self.dead_letters.in_flight() > 0 {
+            let pending_id = self.pending.as_ref().map(|call| call.id);
+            let step = tokio::select! {
+                Some((id, answer)) = self.answers_rx.recv() => match answer {
+                    Ok(response) if Some(id) == pending_id => {
+                        self.acknowledge(&response).await.map(|_| ())
+                    }
+                    Err(status) if Some(id) == pending_id => {
+                        tracing::warn!(%status, "last Publish failed; its events will be read again");
+                        self.pending = None;
+                        Ok(())
+                    }
+                    _ => Ok(()),
+                },
+                delivered = self.dead_letters.delivered() => self.on_dead_letters(delivered).await,
+                () = tokio::time::sleep_until(deadline) => break,
+            };
+            if let Err(error) = step {
+                tracing::warn!(%error, "while stopping");
             }
         }
         if let Some(call) = self.pending.take() {
             call.task.abort();
         }
-        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::debug!(%error, "nothing committed at shutdown");
+        if self.dead_letters.in_flight() > 0 {
+            tracing::warn!(
+                undelivered = self.dead_letters.in_flight(),
+                "dead letters not delivered at shutdown; their records will be read again"
+            );
+        }
+        // From here on the consumer's context applies rebalances itself (closing revokes).
+        drop(self.changes);
+        let consumer = self.consumer;
+        let producer = self.dead_letters.into_producer();
+        let closed = tokio::task::spawn_blocking(move || {
+            if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+                tracing::debug!(%error, "nothing committed at shutdown");
+            }
+            drop(consumer);
+            drop(producer);
+        })
+        .await;
+        if let Err(error) = closed {
+            tracing::error!(%error, "closing the Kafka clients failed");
         }
         tracing::info!("consumer stopped");
     }
+}
+
+/// The first record and whatever else is ready, up to `max`, as owned copies (the loop needs
+/// the consumer again while they are in use). Stops early at a rebalance so a batch does not
+/// straddle it. Only a fatal error is returned; others are logged.
+fn read_batch(
+    consumer: &KafkaConsumer,
+    first: KafkaResult<BorrowedMessage<'_>>,
+    max: usize,
+    changes: &mpsc::UnboundedReceiver<GroupChange>,
+) -> Result<Vec<OwnedMessage>, KafkaError> {
+    let mut batch = Vec::new();
+    let mut next = Some(first);
+    while let Some(message) = next {
+        match message {
+            Ok(message) => batch.push(message.detach()),
+            Err(error @ KafkaError::MessageConsumptionFatal(_)) => return Err(error),
+            Err(error) => tracing::warn!(%error, "Kafka consumer error"),
+        }
+        if batch.len() >= max || !changes.is_empty() {
+            break;
+        }
+        next = consumer.recv().now_or_never();
+    }
+    Ok(batch)
+}
+
+/// A partition list with an offset for each.
+fn offsets_list(offsets: &[(TopicPartition, i64)]) -> TopicPartitionList {
+    let mut list = TopicPartitionList::with_capacity(offsets.len());
+    for (partition, offset) in offsets {
+        if let Err(error) = list.add_partition_offset(
+            &partition.topic,
+            partition.partition,
+            Offset::Offset(*offset),
+        ) {
+            tracing::warn!(%error, %partition, offset, "cannot list an offset");
+        }
+    }
+    list
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -6,13 +6,12 @@ pub mod config;
 pub mod dead_letter;
 pub mod forward;
 pub mod metrics;
+pub mod partitions;
+pub mod rebalance;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use rdkafka::{
-    consumer::{Consumer, StreamConsumer},
-    producer::FutureProducer,
-};
+use rdkafka::{consumer::Consumer, producer::FutureProducer};
 use streamweaver_common::{kafka::ensure_topics, metrics::SharedRegistry};
 use streamweaver_proto::{topics, v1::ingest_service_client::IngestServiceClient};
 use tokio_util::sync::CancellationToken;
@@ -20,6 +19,11 @@ use tonic::transport::Endpoint;
 
 pub use config::ConsumerArgs;
 use forward::{BearerToken, Forwarder};
+use rebalance::{HandOff, KafkaConsumer};
+
+/// How long a dead letter may take to reach Kafka (librdkafka retries within it); after that it
+/// counts as failed and its record is read again. Long enough to ride out a broker restart.
+const DEAD_LETTER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the consumer could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +73,8 @@ pub async fn run(args: ConsumerArgs, shutdown: CancellationToken) -> Result<(), 
     ensure_topics(&args.kafka, &topics::ALL, 3).await?;
     ensure_topics(&args.kafka, &[args.dead_letter_topic.as_str()], 1).await?;
 
-    let consumer: StreamConsumer = args
+    let (hand_off, changes) = HandOff::new();
+    let consumer: KafkaConsumer = args
         .kafka
         .client_config()
         .set("group.id", &args.group_id)
@@ -80,15 +85,23 @@ pub async fn run(args: ConsumerArgs, shutdown: CancellationToken) -> Result<(), 
         .set("auto.offset.reset", &args.auto_offset_reset)
         .set("fetch.wait.max.ms", args.fetch_wait_max_ms.to_string())
         .set("enable.partition.eof", "false")
-        .create()?;
+        .create_with_context(hand_off)?;
     consumer.subscribe(&topics::ALL)?;
     let dead_letter_producer: FutureProducer = args
         .kafka
         .client_config()
         .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set(
+            "message.timeout.ms",
+            DEAD_LETTER_TIMEOUT.as_millis().to_string(),
+        )
         .create()?;
-    let dead_letters =
-        dead_letter::DeadLetters::new(dead_letter_producer, args.dead_letter_topic.clone());
+    let dead_letters = dead_letter::DeadLetters::new(
+        dead_letter_producer,
+        args.dead_letter_topic.clone(),
+        metrics.clone(),
+    );
 
     tracing::info!(
         gateway = %args.gateway_url,
@@ -96,8 +109,15 @@ pub async fn run(args: ConsumerArgs, shutdown: CancellationToken) -> Result<(), 
         topics = ?topics::ALL,
         "forwarding Kafka to the gateway"
     );
-    Forwarder::new(consumer, client, dead_letters, metrics, args)
-        .run(shutdown)
-        .await?;
+    Forwarder::new(
+        Arc::new(consumer),
+        changes,
+        client,
+        dead_letters,
+        metrics,
+        args,
+    )
+    .run(shutdown)
+    .await?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
-    metrics::{counter::Counter, family::Family},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 
@@ -29,8 +29,16 @@ pub struct Metrics {
     pub consumed: Family<TopicLabels, Counter>,
     /// Events the gateway acknowledged.
     pub acknowledged: Counter,
-    /// Records sent to the dead-letter topic.
+    /// Records delivered to the dead-letter topic.
     pub dead_lettered: Family<DeadLetterLabels, Counter>,
+    /// Dead letters handed to the producer and not delivered yet.
+    pub dead_letters_pending: Gauge,
+    /// Dead letters the dead-letter topic did not take (the record is read again).
+    pub dead_letters_failed: Family<TopicLabels, Counter>,
+    /// Answers that acknowledged less of a partition than was sent (the partition is rewound).
+    pub short_acknowledgements: Family<TopicLabels, Counter>,
+    /// Partitions this consumer owns in its group.
+    pub partitions_owned: Gauge,
     /// Publish calls that failed (gateway away, refused, or cut off).
     pub publish_failures: Counter,
     /// Times the consumer went back to its last acknowledged offsets.
@@ -53,8 +61,28 @@ impl Metrics {
         );
         registry.register(
             "consumer_dead_letters",
-            "Records sent to the dead-letter topic",
+            "Records delivered to the dead-letter topic",
             metrics.dead_lettered.clone(),
+        );
+        registry.register(
+            "consumer_dead_letters_pending",
+            "Dead letters handed to the producer and not delivered yet",
+            metrics.dead_letters_pending.clone(),
+        );
+        registry.register(
+            "consumer_dead_letters_failed",
+            "Dead letters the dead-letter topic did not take; the record is read again",
+            metrics.dead_letters_failed.clone(),
+        );
+        registry.register(
+            "consumer_short_acknowledgements",
+            "Publish answers that acknowledged less of a partition than was sent",
+            metrics.short_acknowledgements.clone(),
+        );
+        registry.register(
+            "consumer_partitions_owned",
+            "Partitions this consumer owns in its group",
+            metrics.partitions_owned.clone(),
         );
         registry.register(
             "consumer_publish_failures",
