@@ -71,14 +71,23 @@ const GLOBAL_FUNCTIONS: &[(&str, Ty)] = &[
     ("duration", Ty::Duration),
 ];
 
-/// Checks `expr`, parsed from `source`; on success, the topics it may match (by
-/// [`Topic::index`]).
+/// Which events an expression can match at all, by [`Topic::index`]: what the hub routes by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reach {
+    /// Whether an event of the topic can match.
+    pub(crate) topics: [bool; 3],
+    /// The keys (symbol, author or service) an event of the topic must have to match, sorted;
+    /// `None` when any may.
+    pub(crate) keys: [Option<Box<[Box<str>]>>; 3],
+}
+
+/// Checks `expr`, parsed from `source`; on success, which events it can match.
 pub(crate) fn check(
     expr: &IdedExpr,
     info: &SourceInfo,
     limits: &Limits,
     regexes: &RegexCache,
-) -> Result<[bool; 3], Problem> {
+) -> Result<Reach, Problem> {
     let mut checker = Checker {
         info,
         limits,
@@ -99,11 +108,20 @@ pub(crate) fn check(
             ),
         ));
     }
-    let mut topics = [true; 3];
+    let mut reach = Reach {
+        topics: [true; 3],
+        keys: Default::default(),
+    };
     for message in Message::ALL {
-        topics[message.topic().index()] = !fails_on(expr, message.topic());
+        let index = message.topic().index();
+        reach.topics[index] = !fails_on(expr, message.topic());
+        reach.keys[index] = required_keys(expr, message).map(|mut keys| {
+            keys.sort_unstable();
+            keys.dedup();
+            keys.into_iter().map(Box::from).collect()
+        });
     }
-    Ok(topics)
+    Ok(reach)
 }
 
 struct Checker<'a> {
@@ -669,6 +687,50 @@ fn fails_on(expr: &IdedExpr, topic: Topic) -> bool {
         Expr::List(list) => list.elements.iter().any(|e| fails_on(e, topic)),
         Expr::Comprehension(comprehension) => fails_on(&comprehension.iter_range, topic),
         _ => false,
+    }
+}
+
+/// The keys an event carrying `message` must have for `expr` to be true, when the expression
+/// says so plainly: `stock_trade.symbol == "NVDA"`, `stock_trade.symbol in ["NVDA", "META"]`,
+/// combined with `&&` (either side's keys, or both's common ones) and `||` (both sides' keys
+/// together). Sound: when unsure, `None` (any key).
+fn required_keys(expr: &IdedExpr, message: Message) -> Option<Vec<&str>> {
+    let Expr::Call(call) = &expr.expr else {
+        return None;
+    };
+    let is_key = |e: &IdedExpr| match &e.expr {
+        Expr::Select(select) if !select.test && select.field == message.key_field() => {
+            matches!(&select.operand.expr, Expr::Ident(name) if name == message.variable())
+        }
+        _ => false,
+    };
+    fn string(e: &IdedExpr) -> Option<&str> {
+        match &e.expr {
+            Expr::Literal(LiteralValue::String(s)) => Some(s.inner()),
+            _ => None,
+        }
+    }
+    match (call.func_name.as_str(), call.args.as_slice()) {
+        (operators::LOGICAL_AND, [left, right]) => {
+            match (required_keys(left, message), required_keys(right, message)) {
+                (Some(left), Some(right)) => {
+                    Some(left.into_iter().filter(|k| right.contains(k)).collect())
+                }
+                (left, right) => left.or(right),
+            }
+        }
+        (operators::LOGICAL_OR, [left, right]) => {
+            let mut keys = required_keys(left, message)?;
+            keys.extend(required_keys(right, message)?);
+            Some(keys)
+        }
+        (operators::EQUALS, [left, right]) if is_key(left) => string(right).map(|k| vec![k]),
+        (operators::EQUALS, [left, right]) if is_key(right) => string(left).map(|k| vec![k]),
+        (operators::IN, [element, list]) if is_key(element) => match &list.expr {
+            Expr::List(list) => list.elements.iter().map(string).collect(),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -321,8 +321,8 @@ impl RegexCache {
 pub struct Expression {
     source: Arc<str>,
     program: Program,
-    /// Whether it can match an event of each topic (by [`Topic::index`]).
-    topics: [bool; 3],
+    /// Which events it can match.
+    reach: check::Reach,
     errors: Counter,
     not_bool: Counter,
 }
@@ -361,7 +361,7 @@ impl Expression {
                     .to_owned(),
             }
         })?;
-        let topics = check::check(
+        let reach = check::check(
             program.expression(),
             program.source_info(),
             limits,
@@ -386,7 +386,7 @@ impl Expression {
         Ok(Self {
             source: source.into(),
             program,
-            topics,
+            reach,
             errors,
             not_bool,
         })
@@ -401,7 +401,14 @@ impl Expression {
     /// topic's payload in a way nothing can rescue (e.g. `stock_trade.price > 500.0 && …` on a
     /// log line), so the hub need not evaluate it there.
     pub fn may_match(&self, topic: Topic) -> bool {
-        self.topics[topic.index()]
+        self.reach.topics[topic.index()]
+    }
+
+    /// The keys (symbols, authors or services; sorted) an event of `topic` must have to match,
+    /// when the expression names them plainly (`stock_trade.symbol in ["NVDA", "META"]`), so
+    /// the hub can route by key; `None` when any key may match.
+    pub fn keys(&self, topic: Topic) -> Option<&[Box<str>]> {
+        self.reach.keys[topic.index()].as_deref()
     }
 
     /// Evaluates the expression on `event`. The activation is a borrowed view of the event,

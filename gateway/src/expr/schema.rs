@@ -158,6 +158,15 @@ impl Message {
         }
     }
 
+    /// The field that is also the Kafka record key, which the hub routes by.
+    pub(crate) fn key_field(self) -> &'static str {
+        match self {
+            Self::StockTrade => "symbol",
+            Self::SocialPost => "author",
+            Self::LogEntry => "service",
+        }
+    }
+
     /// The topic whose events carry it.
     pub(crate) fn topic(self) -> Topic {
         match self {

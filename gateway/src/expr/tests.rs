@@ -221,6 +221,60 @@ fn absent_payloads_and_unset_fields_do_not_match() {
 }
 
 #[test]
+fn keys_named_plainly_are_routed_by() {
+    let keys = |source: &str, topic: Topic| {
+        compile(source)
+            .keys(topic)
+            .map(|keys| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>())
+    };
+    let trades = Topic::StockTrades;
+    assert_eq!(
+        keys(
+            r#"stock_trade.price > 500.0 && stock_trade.symbol in ["NVDA", "META", "NVDA"]"#,
+            trades
+        ),
+        Some(vec!["META".to_owned(), "NVDA".to_owned()])
+    );
+    assert_eq!(
+        keys(
+            r#""AAPL" == stock_trade.symbol || stock_trade.symbol == "MSFT""#,
+            trades
+        ),
+        Some(vec!["AAPL".to_owned(), "MSFT".to_owned()])
+    );
+    assert_eq!(
+        keys(
+            r#"stock_trade.symbol in ["A", "B"] && stock_trade.symbol == "B""#,
+            trades
+        ),
+        Some(vec!["B".to_owned()])
+    );
+    assert_eq!(
+        keys(r#"log_entry.service == "payments""#, Topic::ServerLogs),
+        Some(vec!["payments".to_owned()])
+    );
+    // Not plainly: any key may match.
+    for source in [
+        r#"stock_trade.symbol == "A" || stock_trade.price > 1.0"#,
+        r#"!(stock_trade.symbol == "A")"#,
+        r#"stock_trade.symbol != "A""#,
+        r#"stock_trade.symbol.startsWith("A")"#,
+        r#"key == "A""#,
+    ] {
+        assert_eq!(keys(source, trades), None, "{source}");
+    }
+    // The keys of one topic say nothing of another's.
+    assert_eq!(
+        keys(r#"stock_trade.symbol == "A""#, Topic::ServerLogs),
+        None
+    );
+    // And what the keys allow, the expression decides the same way.
+    let routed = compile(r#"stock_trade.symbol in ["NVDA"] && stock_trade.price > 1.0"#);
+    assert!(routed.matches(&trade("NVDA", 2.0)));
+    assert!(!routed.matches(&trade("META", 2.0)));
+}
+
+#[test]
 fn mistakes_are_refused_saying_where() {
     let error = refuse("stock_trade.prise > 500.0");
     assert_eq!(error.reason(), "filter_invalid");
