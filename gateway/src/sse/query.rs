@@ -11,20 +11,25 @@
 //! | `sampleInterval` | `sample_interval` | `250ms`, `2s` |
 //! | `startLast` / `startTime` / `startEarliest` | `start_at` | `300s` / `2026-01-01T00:00:00Z` / `true` |
 //! | `lastEventId` | `resume_from`, as a resume token | an `id:` this gateway sent |
+//! | `resumeFrom` | `resume_from` | `stock_trades:0:41,server_logs:2:7` (topic:partition:offset) |
 //! | `token` | the subscriber credential | |
 //!
 //! Names are accepted in camelCase and snake_case, list names also in the singular (`topic`).
+//! Where a resume token is given (`Last-Event-ID`, else `lastEventId`), it replaces
+//! `resumeFrom`.
 //! An unknown parameter is refused, so a typo is not silently a different subscription.
 
 use std::time::Duration;
 
 use streamweaver_common::duration::parse_duration;
-use streamweaver_proto::v1::{LogLevel, SlowClientPolicy, StartAt, SubscribeRequest, start_at};
+use streamweaver_proto::v1::{
+    LogLevel, Position, SlowClientPolicy, StartAt, SubscribeRequest, start_at,
+};
 
 /// What the query string asks for.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SseQuery {
-    /// The subscription, without `resume_from` (that comes from the resume token).
+    /// The subscription; its `resume_from` is `resumeFrom`'s, which a resume token replaces.
     pub request: SubscribeRequest,
     /// A resume token given in the URL; a `Last-Event-ID` header overrides it.
     pub last_event_id: Option<String>,
@@ -119,6 +124,15 @@ pub fn parse(raw: &str) -> Result<SseQuery, QueryError> {
                 };
                 request.start_at = Some(StartAt { point: Some(point) });
             }
+            Some("resumeFrom") => {
+                for position in list() {
+                    request
+                        .resume_from
+                        .push(resume_position(&position).ok_or_else(|| {
+                            bad(format!("{position:?} is not topic:partition:offset"))
+                        })?);
+                }
+            }
             Some("lastEventId") => {
                 once(&query.last_event_id.is_none(), "lastEventId")?;
                 query.last_event_id = Some(value.into_owned());
@@ -149,6 +163,7 @@ fn canonical(name: &str) -> Option<&'static str> {
         "startTime" | "start_time" => "startTime",
         "startEarliest" | "start_earliest" => "startEarliest",
         "lastEventId" | "last_event_id" => "lastEventId",
+        "resumeFrom" | "resume_from" => "resumeFrom",
         "token" => "token",
         _ => return None,
     })
@@ -179,6 +194,25 @@ fn slow_client_policy(value: &str) -> Option<SlowClientPolicy> {
     let upper = value.to_ascii_uppercase();
     SlowClientPolicy::from_str_name(&upper)
         .or_else(|| SlowClientPolicy::from_str_name(&format!("SLOW_CLIENT_POLICY_{upper}")))
+        .or_else(|| {
+            value
+                .parse::<i32>()
+                .ok()
+                .and_then(|n| SlowClientPolicy::try_from(n).ok())
+        })
+}
+
+/// `topic:partition:offset`; the topic is checked where every request's positions are.
+fn resume_position(value: &str) -> Option<Position> {
+    let mut parts = value.splitn(3, ':');
+    let topic = parts.next()?.to_owned();
+    let partition = parts.next()?.parse().ok()?;
+    let offset = parts.next()?.parse().ok()?;
+    Some(Position {
+        topic,
+        partition,
+        offset,
+    })
 }
 
 fn proto_duration(duration: Duration) -> pbjson_types::Duration {
@@ -207,7 +241,8 @@ mod tests {
             "topics=stock_trades,server_logs&topic=social_feed&symbols=NVDA&symbol=META\
              &logLevels=ERROR,LOG_LEVEL_WARN,2&services=pay&authors=ada&hashtags=rust\
              &filter=stock_trade.price%20%3E%20500.0&slowClientPolicy=latest_per_key\
-             &sampleInterval=250ms&startLast=300s&lastEventId=abc&token=s3cret",
+             &sampleInterval=250ms&startLast=300s&lastEventId=abc&token=s3cret\
+             &resumeFrom=stock_trades:0:41,server_logs:2:7",
         )
         .expect("valid");
         let request = &query.request;
@@ -242,6 +277,21 @@ mod tests {
             })
         );
         assert_eq!(query.last_event_id.as_deref(), Some("abc"));
+        assert_eq!(
+            request.resume_from,
+            [
+                Position {
+                    topic: "stock_trades".into(),
+                    partition: 0,
+                    offset: 41
+                },
+                Position {
+                    topic: "server_logs".into(),
+                    partition: 2,
+                    offset: 7
+                }
+            ]
+        );
         assert_eq!(query.token.as_deref(), Some("s3cret"));
         assert_eq!(parse("").expect("empty"), SseQuery::default());
     }
@@ -285,6 +335,7 @@ mod tests {
             ("startLast=5s&startEarliest=true", "one of startLast"),
             ("filter=a&filter=b", "filter may be given once"),
             ("startEarliest=maybe", "true or false"),
+            ("resumeFrom=stock_trades:0", "topic:partition:offset"),
         ];
         for (raw, expected) in cases {
             let error = parse(raw).expect_err(raw);
