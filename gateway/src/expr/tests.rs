@@ -556,6 +556,8 @@ fn cost_per_event() {
         r#"log_entry.service.startsWith("pay") && log_entry.level >= LOG_LEVEL_WARN"#,
         r#""rust" in social_post.hashtags"#,
         "offset > 0",
+        // The interpreter's floor: an activation, one literal.
+        "true",
     ];
     for source in cases {
         let expression = compile(source);
