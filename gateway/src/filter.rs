@@ -1,12 +1,14 @@
 //! What a subscriber asked to see, checked once when it subscribes and then applied to every
 //! event cheaply.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, sync::Arc};
 
 use streamweaver_proto::{
-    topics,
+    topics::{self, Topic},
     v1::{Event, LogLevel, SubscribeRequest, event::Payload},
 };
+
+use crate::expr::Expression;
 
 /// Most values one filter field may hold, so one request cannot make every event expensive.
 pub const MAX_FILTER_VALUES: usize = 1_000;
@@ -54,6 +56,8 @@ pub struct Filter {
     hashtags: HashSet<String>,
     log_levels: HashSet<i32>,
     services: HashSet<String>,
+    /// The request's CEL expression, compiled once and shared by equal filters.
+    expression: Option<Arc<Expression>>,
 }
 
 fn set(field: &'static str, values: &[String]) -> Result<HashSet<String>, FilterError> {
@@ -109,7 +113,13 @@ impl Filter {
             hashtags: set("hashtags", &request.hashtags)?,
             log_levels: request.log_levels.iter().copied().collect(),
             services: set("services", &request.services)?,
+            expression: None,
         })
+    }
+
+    /// The filter with the request's compiled `filter` expression as well.
+    pub fn with_expression(self, expression: Option<Arc<Expression>>) -> Self {
+        Self { expression, ..self }
     }
 
     /// Whether the subscriber wants `event`. Each field filter narrows only its own topic.
@@ -118,7 +128,7 @@ impl Filter {
             return false;
         }
         let allows = |set: &HashSet<String>, value: &String| set.is_empty() || set.contains(value);
-        match &event.payload {
+        let fields = match &event.payload {
             Some(Payload::StockTrade(trade)) => allows(&self.symbols, &trade.symbol),
             Some(Payload::SocialPost(post)) => {
                 allows(&self.authors, &post.author)
@@ -130,7 +140,15 @@ impl Filter {
                     && allows(&self.services, &entry.service)
             }
             None => false,
-        }
+        };
+        fields
+            && self.expression.as_ref().is_none_or(|expression| {
+                event
+                    .topic
+                    .parse::<Topic>()
+                    .is_ok_and(|topic| expression.may_match(topic))
+                    && expression.matches(event)
+            })
     }
 }
 

@@ -13,8 +13,10 @@ pub enum Transport {
     Grpc,
     /// grpc-web (browsers), over HTTP/1.1 or HTTP/2.
     GrpcWeb,
-    /// WebSocket at `/ws`, proto3 JSON.
+    /// WebSocket at `/ws`, proto3 JSON or protobuf.
     Websocket,
+    /// Server-Sent Events at `/sse`.
+    Sse,
 }
 
 /// Labels of per-transport metrics.
@@ -34,7 +36,7 @@ pub struct TopicLabels {
 /// Labels of refused input.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusedLabels {
-    /// Where it came in: `ingest`, `grpc`, `grpc-web` or `websocket`.
+    /// Where it came in: `ingest`, `grpc`, `grpc-web`, `websocket` or `sse`.
     pub endpoint: &'static str,
     /// Why it was refused (a fixed set of short reasons).
     pub reason: &'static str,
@@ -146,6 +148,7 @@ impl Transport {
             Self::Grpc => "grpc",
             Self::GrpcWeb => "grpc-web",
             Self::Websocket => "websocket",
+            Self::Sse => "sse",
         }
     }
 }

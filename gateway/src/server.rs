@@ -1,4 +1,4 @@
-//! The gateway's one port: native gRPC, grpc-web, `/ws`, `/metrics`, `/healthz`,
+//! The gateway's one port: native gRPC, grpc-web, `/ws`, `/sse`, `/metrics`, `/healthz`,
 //! `grpc.health.v1` and server reflection (v1 and v1alpha, for grpcurl 1.8).
 
 use std::{sync::Arc, time::Duration};
@@ -15,9 +15,11 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     config::GatewayArgs,
+    expr::{self, ExprMetrics, Expressions},
     hub::Hub,
     ingest::{Ingest, RequireBearer},
     metrics::Metrics,
+    sse,
     subscribe::Subscriptions,
     websocket::{self, WebSocketState},
 };
@@ -48,6 +50,7 @@ const ALLOWED_HEADERS: &[&str] = &[
     "grpc-timeout",
     "connect-protocol-version",
     "connect-timeout-ms",
+    "last-event-id",
 ];
 /// Trailers-as-headers the browser must be allowed to read, or errors show as "missing trailer".
 const EXPOSED_HEADERS: &[&str] = &["grpc-status", "grpc-message", "grpc-status-details-bin"];
@@ -93,6 +96,8 @@ pub async fn run(
     }
     let registry = SharedRegistry::default();
     let metrics = Metrics::register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
+    let expression_metrics = ExprMetrics::default();
+    expression_metrics.register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
     let hub = Arc::new(Hub::new(
         args.subscriber_buffer as usize,
         args.history,
@@ -111,6 +116,11 @@ pub async fn run(
         metrics.clone(),
         subscribe_auth,
         args.max_subscribers,
+        Expressions::new(
+            expr::Limits::default(),
+            expr::CACHE_CAPACITY,
+            expression_metrics,
+        ),
     ));
     let ingest = Ingest::new(
         hub.clone(),
@@ -164,6 +174,7 @@ pub async fn run(
     };
     let http = Router::new()
         .route("/ws", get(websocket::upgrade))
+        .route("/sse", get(sse::handler))
         .with_state(ws_state)
         .route("/metrics", get(metrics_handler).with_state(registry))
         .route("/healthz", get(|| async { "ok\n" }));

@@ -10,6 +10,7 @@ use streamweaver_proto::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::{
+    expr::Expressions,
     filter::Filter,
     hub::Hub,
     ingest::RequireBearer,
@@ -25,32 +26,67 @@ pub struct Subscriptions {
     metrics: Metrics,
     auth: Option<RequireBearer>,
     limit: usize,
+    expressions: Expressions,
 }
 
 impl Subscriptions {
-    /// Subscriptions to `hub`; with `auth`, subscribers need its token; at most `limit` at once.
-    pub fn new(hub: Arc<Hub>, metrics: Metrics, auth: Option<RequireBearer>, limit: usize) -> Self {
+    /// Subscriptions to `hub`; with `auth`, subscribers need its token; at most `limit` at once;
+    /// filter expressions compiled once each in `expressions`, for every transport.
+    pub fn new(
+        hub: Arc<Hub>,
+        metrics: Metrics,
+        auth: Option<RequireBearer>,
+        limit: usize,
+        expressions: Expressions,
+    ) -> Self {
         Self {
             hub,
             metrics,
             auth,
             limit,
+            expressions,
         }
+    }
+
+    /// Checks `request` and makes its filter, with its CEL expression compiled (or taken from
+    /// the cache); a refusal is counted under `transport` and said as a gRPC status.
+    pub async fn filter(
+        &self,
+        request: &SubscribeRequest,
+        transport: Transport,
+    ) -> Result<Filter, Status> {
+        let refuse = |reason: &'static str, message: String| {
+            self.metrics.refuse(transport.name(), reason);
+            Status::invalid_argument(message)
+        };
+        let filter = Filter::from_request(request)
+            .map_err(|error| refuse(error.reason(), error.to_string()))?;
+        let expression = self
+            .expressions
+            .get(&request.filter)
+            .await
+            .map_err(|error| refuse(error.reason(), error.to_string()))?;
+        Ok(filter.with_expression(expression))
     }
 
     /// Subscribers connected now, over every transport.
     pub fn connected(metrics: &Metrics) -> usize {
         use crate::metrics::TransportLabels;
-        [Transport::Grpc, Transport::GrpcWeb, Transport::Websocket]
-            .into_iter()
-            .map(|transport| {
-                metrics
-                    .subscribers
-                    .get_or_create(&TransportLabels { transport })
-                    .get()
-            })
-            .sum::<i64>()
-            .max(0) as usize
+        [
+            Transport::Grpc,
+            Transport::GrpcWeb,
+            Transport::Websocket,
+            Transport::Sse,
+        ]
+        .into_iter()
+        .map(|transport| {
+            metrics
+                .subscribers
+                .get_or_create(&TransportLabels { transport })
+                .get()
+        })
+        .sum::<i64>()
+        .max(0) as usize
     }
 
     /// Refuses a new subscriber when the gateway already has `limit`.
@@ -99,10 +135,7 @@ impl StreamService for Subscriptions {
         }
         self.check_capacity(transport)?;
         let request = request.into_inner();
-        let filter = Filter::from_request(&request).map_err(|error| {
-            self.metrics.refuse(transport.name(), error.reason());
-            Status::invalid_argument(error.to_string())
-        })?;
+        let filter = self.filter(&request, transport).await?;
         let subscription = self.hub.subscribe(filter, &request.resume_from, transport);
         tracing::debug!(transport = transport.name(), "subscriber joined");
         // The stream is dropped, and with it the subscription, as soon as the client leaves.

@@ -2,133 +2,21 @@
 //! subscribe, grpc-web (tonic-web's client layer over HTTP/1.1), WebSocket, CORS and metrics.
 //! No Kafka here: events go in through `IngestService.Publish` as the consumer sends them.
 
-use std::{net::SocketAddr, time::Duration};
+mod support;
 
-use clap::Parser;
+use std::time::Duration;
+
 use futures::{SinkExt, StreamExt};
-use gateway::GatewayArgs;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use streamweaver_proto::v1::{
-    Event, LogEntry, LogLevel, PublishRequest, PublishResponse, StockTrade, SubscribeRequest,
-    SubscribeResponse, event::Payload, ingest_service_client::IngestServiceClient,
-    stream_service_client::StreamServiceClient, subscribe_response::Kind,
+    Event, LogLevel, PublishRequest, SubscribeRequest, SubscribeResponse,
+    ingest_service_client::IngestServiceClient, stream_service_client::StreamServiceClient,
+    subscribe_response::Kind,
 };
+use support::*;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
-use tokio_util::sync::CancellationToken;
-use tonic::{Code, Request, metadata::MetadataValue};
-
-const TOKEN: &str = "test-token";
-const ORIGIN: &str = "http://localhost:3000";
-const WITHIN: Duration = Duration::from_secs(10);
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    gateway: GatewayArgs,
-}
-
-struct Gateway {
-    address: SocketAddr,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), gateway::GatewayError>>,
-}
-
-impl Gateway {
-    async fn start(extra: &[&str]) -> Self {
-        let mut argv = vec![
-            "gateway",
-            "--listen",
-            "127.0.0.1:0",
-            "--publish-token",
-            TOKEN,
-        ];
-        argv.extend_from_slice(extra);
-        let args = Cli::parse_from(argv).gateway;
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .expect("bind");
-        let address = listener.local_addr().expect("address");
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(gateway::run(listener, args, shutdown.clone()));
-        Self {
-            address,
-            shutdown,
-            task,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    async fn publish(&self, events: Vec<Event>) -> Result<PublishResponse, tonic::Status> {
-        let mut client = IngestServiceClient::connect(self.url())
-            .await
-            .expect("connect");
-        let mut request = Request::new(futures::stream::iter([PublishRequest { events }]));
-        let bearer: MetadataValue<_> = format!("Bearer {TOKEN}").parse().expect("ascii");
-        request.metadata_mut().insert("authorization", bearer);
-        client
-            .publish(request)
-            .await
-            .map(tonic::Response::into_inner)
-    }
-
-    async fn metrics(&self) -> String {
-        let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
-        let response = client
-            .get(format!("{}/metrics", self.url()).parse().expect("uri"))
-            .await
-            .expect("GET /metrics");
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        String::from_utf8_lossy(&body).into_owned()
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(WITHIN, self.task)
-            .await
-            .expect("stops in time")
-            .expect("joins")
-            .expect("clean exit");
-    }
-}
-
-fn trade(offset: i64, symbol: &str) -> Event {
-    Event {
-        topic: "stock_trades".into(),
-        key: symbol.into(),
-        partition: 0,
-        offset,
-        payload: Some(Payload::StockTrade(StockTrade {
-            symbol: symbol.into(),
-            price: 10.0,
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
-
-fn log(offset: i64, level: LogLevel) -> Event {
-    Event {
-        topic: "server_logs".into(),
-        key: "auth".into(),
-        partition: 0,
-        offset,
-        payload: Some(Payload::LogEntry(LogEntry {
-            service: "auth".into(),
-            level: level.into(),
-            ..Default::default()
-        })),
-        ..Default::default()
-    }
-}
+use tonic::Code;
 
 type WebSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
