@@ -14,8 +14,10 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	frontend/node_modules/.bin/buf lint
 
+# `make bench BENCH_ARGS="--quick"` for a run of a few minutes; `scripts/bench.sh --help` lists
+# the flags.
 bench:
-	scripts/bench.sh
+	scripts/bench.sh $(BENCH_ARGS)
 
 soak:
 	scripts/dashboard-soak.sh

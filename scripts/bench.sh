@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# `make bench`: StreamWeaver against the seed's HTTP-POST-per-message design, and the whole
-# pipeline on the embedded broker. Optimised build; loopback only; stops by itself.
+# `make bench`: StreamWeaver's benchmarks (bench/): fan-out beside a bare baseline, memory per
+# idle subscriber, end-to-end latency beside bare Kafka, and the consumer → gateway hop beside
+# the original Python design. Optimised builds; loopback only; stops by itself; writes
+# bench/results/<date>-<label>/report.md. Flags: `make bench BENCH_ARGS="--quick"`, or
+# `scripts/bench.sh --help`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/ensure-tansu.sh
 TANSU_BIN=$(scripts/ensure-tansu.sh --path)
 export TANSU_BIN
-cargo run --release --locked --quiet -p streamweaver-e2e --bin bench -- "$@"
+cargo build --release --locked --quiet -p gateway -p streamweaver-bench
+exec target/release/bench "$@"

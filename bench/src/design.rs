@@ -1,11 +1,8 @@
-//! `make bench`: how fast events cross StreamWeaver, side by side with the seed's design.
-//!
-//! 1. Consumer → gateway → subscribers, no Kafka: the same events through StreamWeaver's
-//!    client-streaming `Publish` (batched) and through the seed's design — one HTTP POST of JSON
-//!    per message into a server that broadcasts to WebSockets — both in Rust on this machine, so
-//!    the design is what differs. Throughput and latency to a WebSocket subscriber, as ratios.
-//! 2. The whole pipeline on the embedded broker: producer → Kafka → consumer → gateway → gRPC
-//!    subscriber, latency at a steady rate and the highest rate sustained (after a 2 s warm-up).
+//! The first part of `make bench`: consumer → gateway → WebSocket subscriber with no Kafka, the
+//! same events through StreamWeaver's client-streaming `Publish` (batched) and through the
+//! original Python design — one HTTP POST of JSON per message into a server that broadcasts to
+//! WebSockets — both in Rust on this machine, so that the design is what differs. Throughput flat
+//! out, and latency at a steady rate.
 
 use std::{
     net::SocketAddr,
@@ -19,62 +16,49 @@ use axum::{
     extract::{State, WebSocketUpgrade, ws::Message as AxumMessage},
     routing::{get, post},
 };
-use clap::Parser;
 use futures::{SinkExt, StreamExt};
 use http_body_util::Full;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use rand::SeedableRng;
-use streamweaver_e2e::*;
+use serde::{Deserialize, Serialize};
+use streamweaver_e2e::{PUBLISH_TOKEN, gateway_args, start_gateway};
 use streamweaver_proto::{
     time,
     v1::{
-        Event, PublishRequest, SubscribeRequest, event::Payload,
-        ingest_service_client::IngestServiceClient, subscribe_response::Kind,
+        Event, PublishRequest, event::Payload, ingest_service_client::IngestServiceClient,
+        subscribe_response::Kind,
     },
 };
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
 use tonic::{Request, metadata::MetadataValue};
 
-/// Benchmarks StreamWeaver against the seed's HTTP-POST-per-message design.
-#[derive(Parser)]
-struct Args {
-    /// Events per run in part 1.
-    #[arg(long, default_value_t = 50_000)]
-    events: usize,
-    /// Steady rate for the pipeline latency run, events per second.
-    #[arg(long, default_value_t = 2_000.0)]
-    rate: f64,
-    /// Skip part 2 (needs the tansu broker).
-    #[arg(long)]
-    skip_kafka: bool,
+use crate::stats::Latencies;
+
+/// One side's figures.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Figures {
+    /// Events per second delivered to the subscriber.
+    pub events_per_second: f64,
+    /// Send → subscriber.
+    pub latency: Latencies,
 }
 
-struct Figures {
-    events_per_second: f64,
-    latency: Latencies,
-}
-
-#[derive(Clone, Copy)]
-struct Latencies {
-    p50: Duration,
-    p90: Duration,
-    p99: Duration,
-}
-
-fn latencies(mut samples: Vec<Duration>) -> Latencies {
-    samples.sort_unstable();
-    let at = |q: f64| {
-        samples
-            .get(((samples.len() as f64 - 1.0) * q) as usize)
-            .copied()
-            .unwrap_or_default()
-    };
-    Latencies {
-        p50: at(0.50),
-        p90: at(0.90),
-        p99: at(0.99),
-    }
+/// StreamWeaver beside the original Python design, flat out and at a steady rate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DesignFigures {
+    /// Events per flat-out run.
+    pub events: usize,
+    /// The steady rate, events per second.
+    pub rate: f64,
+    /// StreamWeaver, flat out.
+    pub ours_flat_out: Figures,
+    /// The original design, flat out.
+    pub original_flat_out: Figures,
+    /// StreamWeaver at the steady rate.
+    pub ours_steady: Figures,
+    /// The original design at the steady rate.
+    pub original_steady: Figures,
 }
 
 fn events(count: usize) -> Vec<Event> {
@@ -174,20 +158,20 @@ async fn streamweaver(all: &[Event], rate: Option<f64>) -> anyhow::Result<Figure
     gateway.stop().await?;
     Ok(Figures {
         events_per_second: all.len() as f64 / elapsed.as_secs_f64(),
-        latency: latencies(samples),
+        latency: Latencies::from_samples(samples),
     })
 }
 
-/// The seed's design: the consumer POSTs each message as JSON; the server broadcasts it to every
+/// The original Python design: the consumer POSTs each message as JSON; the server broadcasts it to every
 /// WebSocket client.
-async fn seed_design(all: &[Event], rate: Option<f64>) -> anyhow::Result<Figures> {
+async fn original_design(all: &[Event], rate: Option<f64>) -> anyhow::Result<Figures> {
     let (sender, _) = broadcast::channel::<Arc<str>>(1 << 20);
     let app = Router::new()
         .route(
             "/",
             post(
                 |State(tx): State<broadcast::Sender<Arc<str>>>, body: String| async move {
-                    // The seed parsed the JSON body, then sent it to every client.
+                    // The original design parsed the JSON body, then sent it to every client.
                     let event: Event = match serde_json::from_str(&body) {
                         Ok(event) => event,
                         Err(_) => return axum::http::StatusCode::BAD_REQUEST,
@@ -250,96 +234,24 @@ async fn seed_design(all: &[Event], rate: Option<f64>) -> anyhow::Result<Figures
     server.abort();
     Ok(Figures {
         events_per_second: all.len() as f64 / elapsed.as_secs_f64(),
-        latency: latencies(samples),
+        latency: Latencies::from_samples(samples),
     })
 }
 
-/// Producer → Kafka → consumer → gateway → gRPC subscriber, `count` trades at `rate`.
-async fn pipeline(broker: &Broker, rate: f64, count: u64) -> anyhow::Result<Figures> {
-    let mut args = gateway_args("127.0.0.1:0".parse()?);
-    args.subscriber_buffer = 1 << 20;
-    let (address, gateway) = start_gateway(args).await?;
-    let mut subscriber = Subscriber::connect(address, SubscribeRequest::default()).await?;
-    let consumer = start_consumer(consumer_args(broker, address));
-    // The first 2 s (at most 20 000 events) are not measured: the consumer joins its group and the idempotent producer
-    // gets its id (about half a second on tansu, during which its first events wait).
-    let warm_up = (rate * 2.0).min(20_000.0) as u64;
-    let mut producer_args = producer_args(broker, rate, warm_up + count);
-    producer_args.seed = None;
-    let producer = start_producer(producer_args, stock_producer::StockTrades::default());
-    subscriber
-        .events(warm_up as usize, Duration::from_secs(60))
-        .await?;
-    let started = Instant::now();
-    let mut samples = Vec::with_capacity(count as usize);
-    while samples.len() < count as usize {
-        for event in subscriber.events(1, Duration::from_secs(60)).await? {
-            let sent = event.produced_at.as_ref().context("timestamp")?;
-            samples.push(time::age(sent, SystemTime::now()).unwrap_or_default());
-        }
-    }
-    let elapsed = started.elapsed();
-    producer.finished().await?;
-    consumer.stop().await?;
-    gateway.stop().await?;
-    Ok(Figures {
-        events_per_second: count as f64 / elapsed.as_secs_f64(),
-        latency: latencies(samples),
+/// Runs both designs flat out over `events` events, then at `rate` for 5 s.
+pub async fn run(events: usize, rate: f64) -> anyhow::Result<DesignFigures> {
+    let all = self::events(events);
+    let ours_flat_out = streamweaver(&all, None).await?;
+    let original_flat_out = original_design(&all, None).await?;
+    let paced = &all[..((rate * 5.0) as usize).min(all.len())];
+    let ours_steady = streamweaver(paced, Some(rate)).await?;
+    let original_steady = original_design(paced, Some(rate)).await?;
+    Ok(DesignFigures {
+        events,
+        rate,
+        ours_flat_out,
+        original_flat_out,
+        ours_steady,
+        original_steady,
     })
-}
-
-fn row(name: &str, figures: &Figures) {
-    println!(
-        "  {name:<40} {:>8.0} events/s   p50 {:>9.2?}   p90 {:>9.2?}   p99 {:>9.2?}",
-        figures.events_per_second, figures.latency.p50, figures.latency.p90, figures.latency.p99
-    );
-}
-
-fn ratio(name: &str, ours: &Figures, seed: &Figures) {
-    println!(
-        "  {name}: throughput {:.1}x, p50 latency {:.2}x, p99 latency {:.2}x (StreamWeaver / seed)",
-        ours.events_per_second / seed.events_per_second,
-        ours.latency.p50.as_secs_f64() / seed.latency.p50.as_secs_f64().max(1e-9),
-        ours.latency.p99.as_secs_f64() / seed.latency.p99.as_secs_f64().max(1e-9),
-    );
-}
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let all = events(args.events);
-    println!("StreamWeaver bench, {} events a run", args.events);
-    println!("1a. consumer → gateway → WebSocket subscriber, flat out (latency includes queueing)");
-    let ours = streamweaver(&all, None).await?;
-    row("StreamWeaver: client-streaming Publish", &ours);
-    let seed = seed_design(&all, None).await?;
-    row("seed design: HTTP POST per message", &seed);
-    println!(
-        "  ratio: throughput {:.1}x (StreamWeaver / seed)",
-        ours.events_per_second / seed.events_per_second
-    );
-
-    let paced = &all[..((args.rate * 5.0) as usize).min(all.len())];
-    println!(
-        "1b. the same at a steady {} events/s for 5 s (latency = send → WebSocket subscriber)",
-        args.rate
-    );
-    let ours = streamweaver(paced, Some(args.rate)).await?;
-    row("StreamWeaver: client-streaming Publish", &ours);
-    let seed = seed_design(paced, Some(args.rate)).await?;
-    row("seed design: HTTP POST per message", &seed);
-    ratio("ratio", &ours, &seed);
-
-    if !args.skip_kafka {
-        println!(
-            "2. producer → Kafka (tansu) → consumer → gateway → gRPC subscriber (latency = producer timestamp → subscriber)"
-        );
-        let broker = Broker::start().await?;
-        let steady = pipeline(&broker, args.rate, (args.rate * 10.0) as u64).await?;
-        row(&format!("steady {} events/s for 10 s", args.rate), &steady);
-        let broker = Broker::start().await?;
-        let flat_out = pipeline(&broker, 1_000_000.0, 200_000).await?;
-        row("flat out, 200 000 events", &flat_out);
-    }
-    Ok(())
 }
