@@ -102,6 +102,7 @@ case "${1:-}" in
     fi ;;
   start-gateway)
     start gateway "$BIN_DIR/gateway" --listen "127.0.0.1:$GATEWAY_PORT" \
+      --kafka-bootstrap-servers "$BOOTSTRAP" --replay-fetch-wait-max-ms 5 \
       --allowed-origins "http://localhost:$DASHBOARD_PORT,http://127.0.0.1:$DASHBOARD_PORT"
     wait_port "$GATEWAY_PORT" ;;
   start-consumer)

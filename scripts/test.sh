@@ -26,6 +26,8 @@ say "buf lint"
 frontend/node_modules/.bin/buf lint && echo "buf lint: 1 passed" | tee -a "$LOG"
 
 say "Rust tests"
+# The fault tests run the real gateway and stream-consumer binaries as processes.
+cargo build --workspace --bins --locked
 cargo test --workspace --locked 2>&1 | tee -a "$LOG"
 
 say "dashboard unit tests"

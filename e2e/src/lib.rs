@@ -20,6 +20,10 @@ use streamweaver_proto::v1::{
     Event, SubscribeRequest, stream_service_client::StreamServiceClient, subscribe_response::Kind,
 };
 use tokio::{process::Child, task::JoinHandle};
+
+pub mod process;
+pub mod records;
+pub mod subscribers;
 use tokio_util::sync::CancellationToken;
 
 /// The token the tests' gateway and consumer share.
@@ -63,7 +67,41 @@ fn tansu_binary() -> String {
 pub struct Broker {
     /// `host:port` to bootstrap from.
     pub bootstrap: String,
-    _process: Option<Child>,
+    process: Option<Child>,
+    /// How to start the `tansu` this harness runs again (none for an outside Kafka).
+    tansu: Option<Tansu>,
+}
+
+/// How a `tansu` of the harness is started: its port, storage engine and working directory.
+#[derive(Debug, Clone)]
+struct Tansu {
+    port: u16,
+    storage: String,
+    dir: std::path::PathBuf,
+}
+
+impl Tansu {
+    fn spawn(&self) -> anyhow::Result<Child> {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let binary = tansu_binary();
+        tokio::process::Command::new(&binary)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", &self.storage])
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| {
+                format!("cannot start {binary} (make test installs it: scripts/ensure-tansu.sh)")
+            })
+    }
 }
 
 impl Broker {
@@ -72,34 +110,52 @@ impl Broker {
         if let Ok(bootstrap) = std::env::var("KAFKA_BOOTSTRAP_SERVERS") {
             return Ok(Self {
                 bootstrap,
-                _process: None,
+                process: None,
+                tansu: None,
             });
         }
-        let port = free_port()?;
-        let url = format!("tcp://127.0.0.1:{port}");
-        let binary = tansu_binary();
-        let process = tokio::process::Command::new(&binary)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| {
-                format!("cannot start {binary} (make test installs it: scripts/ensure-tansu.sh)")
-            })?;
+        Self::start_tansu("memory://tansu/", std::env::temp_dir()).await
+    }
+
+    /// A fresh `tansu` on SQLite storage in `dir` (whatever `KAFKA_BOOTSTRAP_SERVERS` says): it
+    /// survives being killed, and it is the storage whose retention removes records.
+    pub async fn start_sqlite(dir: &std::path::Path) -> anyhow::Result<Self> {
+        // tansu reads a `sqlite://` path relative to its working directory.
+        Self::start_tansu("sqlite://tansu.db", dir.to_owned()).await
+    }
+
+    async fn start_tansu(storage: &str, dir: std::path::PathBuf) -> anyhow::Result<Self> {
+        let tansu = Tansu {
+            port: free_port()?,
+            storage: storage.to_owned(),
+            dir,
+        };
         let broker = Self {
-            bootstrap: format!("127.0.0.1:{port}"),
-            _process: Some(process),
+            bootstrap: format!("127.0.0.1:{}", tansu.port),
+            process: Some(tansu.spawn()?),
+            tansu: Some(tansu),
         };
         broker.wait_ready().await?;
         Ok(broker)
+    }
+
+    /// Kills the broker with SIGKILL, as a crash would, and waits until it is gone.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut process) = self.process.take() {
+            process.kill().await.context("killing the broker")?;
+        }
+        Ok(())
+    }
+
+    /// Starts the broker again on the same port and storage (after [`Broker::kill`]).
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill().await?;
+        let tansu = self
+            .tansu
+            .as_ref()
+            .context("only a broker this harness started can be restarted")?;
+        self.process = Some(tansu.spawn()?);
+        self.wait_ready().await
     }
 
     async fn wait_ready(&self) -> anyhow::Result<()> {
@@ -126,6 +182,14 @@ impl Broker {
         KafkaArgs {
             bootstrap_servers: self.bootstrap.clone(),
         }
+    }
+
+    /// The gateway's flags for tests ([`gateway_args`]), reading this broker for replays.
+    pub fn gateway_args(&self, listen: SocketAddr) -> gateway::GatewayArgs {
+        let mut args = gateway_args(listen);
+        args.kafka_bootstrap_servers = self.bootstrap.clone();
+        args.replay_fetch_wait_max_ms = 5;
+        args
     }
 
     /// An rdkafka configuration pointing at this broker.
@@ -155,7 +219,7 @@ impl Drop for Broker {
         // A failing test unwinds past its components' `stop`: `Running`'s drop has asked them to
         // stop; give them a moment to close their Kafka clients while the broker still answers,
         // or librdkafka's close waits on a dead broker and the test hangs instead of failing.
-        if std::thread::panicking() && self._process.is_some() {
+        if std::thread::panicking() && self.process.is_some() {
             std::thread::sleep(Duration::from_secs(3));
         }
     }
@@ -195,7 +259,8 @@ impl Drop for Running {
     }
 }
 
-/// The gateway's flags for tests: the given port, small heartbeats, everything else default.
+/// The gateway's flags for tests: the given port, small heartbeats, everything else default
+/// (replays read the default Kafka: with a test broker, use [`Broker::gateway_args`]).
 pub fn gateway_args(listen: SocketAddr) -> gateway::GatewayArgs {
     use clap::Parser;
     #[derive(Parser)]
@@ -220,6 +285,17 @@ pub async fn start_gateway(args: gateway::GatewayArgs) -> anyhow::Result<(Socket
     Ok((address, running))
 }
 
+/// What the tests' consumers are told beyond where to go: a low fetch wait, quick acks and
+/// backoff.
+pub const CONSUMER_TEST_FLAGS: [&str; 6] = [
+    "--fetch-wait-max-ms",
+    "5",
+    "--ack-interval",
+    "100ms",
+    "--max-backoff",
+    "500ms",
+];
+
 /// The consumer's flags for tests: low fetch wait, quick acks and backoff.
 pub fn consumer_args(broker: &Broker, gateway: SocketAddr) -> stream_consumer::ConsumerArgs {
     use clap::Parser;
@@ -229,20 +305,14 @@ pub fn consumer_args(broker: &Broker, gateway: SocketAddr) -> stream_consumer::C
         consumer: stream_consumer::ConsumerArgs,
     }
     let url = format!("http://{gateway}");
-    let mut args = Cli::parse_from([
+    let flags = [
         "stream-consumer",
         "--publish-token",
         PUBLISH_TOKEN,
         "--gateway-url",
         &url,
-        "--fetch-wait-max-ms",
-        "5",
-        "--ack-interval",
-        "100ms",
-        "--max-backoff",
-        "500ms",
-    ])
-    .consumer;
+    ];
+    let mut args = Cli::parse_from(flags.iter().chain(&CONSUMER_TEST_FLAGS)).consumer;
     args.kafka = broker.kafka_args();
     args
 }
@@ -391,4 +461,34 @@ impl Subscriber {
             }
         }
     }
+}
+
+/// A directory of its own for one test (a broker's SQLite file, processes' logs), removed when
+/// dropped unless `E2E_KEEP_LOGS` is set (to read the logs of a failed test).
+pub struct TempDir(std::path::PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("E2E_KEEP_LOGS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A new, empty directory under the system's temporary directory.
+pub fn tempdir() -> anyhow::Result<TempDir> {
+    let path = std::env::temp_dir().join(format!(
+        "streamweaver-e2e-{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(TempDir(path))
 }

@@ -34,7 +34,7 @@ async fn a_consumer_joining_and_leaving_mid_stream_loses_nothing_and_never_moves
 -> anyhow::Result<()> {
     init_logs();
     let broker = Broker::start().await?;
-    let mut args = gateway_args("127.0.0.1:0".parse()?);
+    let mut args = broker.gateway_args("127.0.0.1:0".parse()?);
     args.subscriber_buffer = 1 << 16;
     let (gateway, gateway_task) = start_gateway(args).await?;
     let mut subscriber = Subscriber::to_topics(gateway, &[topics::STOCK_TRADES]).await?;

@@ -21,7 +21,8 @@ async fn three_producers_reach_a_grpc_subscriber_decoded_and_in_order_per_key() 
 {
     init_logs();
     let broker = Broker::start().await?;
-    let (gateway, gateway_task) = start_gateway(gateway_args("127.0.0.1:0".parse()?)).await?;
+    let (gateway, gateway_task) =
+        start_gateway(broker.gateway_args("127.0.0.1:0".parse()?)).await?;
     let mut subscriber = Subscriber::connect(gateway, SubscribeRequest::default()).await?;
     let consumer = start_consumer(consumer_args(&broker, gateway));
     const PER_TOPIC: u64 = 150;
@@ -86,7 +87,8 @@ async fn three_producers_reach_a_grpc_subscriber_decoded_and_in_order_per_key() 
 async fn filtered_subscribers_get_only_what_they_asked_for() -> anyhow::Result<()> {
     init_logs();
     let broker = Broker::start().await?;
-    let (gateway, gateway_task) = start_gateway(gateway_args("127.0.0.1:0".parse()?)).await?;
+    let (gateway, gateway_task) =
+        start_gateway(broker.gateway_args("127.0.0.1:0".parse()?)).await?;
     let mut aapl = Subscriber::connect(
         gateway,
         SubscribeRequest {
@@ -149,7 +151,8 @@ async fn json_records_flow_and_undecodable_ones_go_to_the_dead_letter_topic() ->
 {
     init_logs();
     let broker = Broker::start().await?;
-    let (gateway, gateway_task) = start_gateway(gateway_args("127.0.0.1:0".parse()?)).await?;
+    let (gateway, gateway_task) =
+        start_gateway(broker.gateway_args("127.0.0.1:0".parse()?)).await?;
     let mut subscriber = Subscriber::to_topics(gateway, &[topics::STOCK_TRADES]).await?;
     let consumer_args = consumer_args(&broker, gateway);
     let dead_letter_topic = consumer_args.dead_letter_topic.clone();
@@ -261,7 +264,7 @@ async fn after_a_gateway_restart_a_resuming_subscriber_misses_nothing() -> anyho
     init_logs();
     let broker = Broker::start().await?;
     let address: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
-    let (gateway, first_gateway) = start_gateway(gateway_args(address)).await?;
+    let (gateway, first_gateway) = start_gateway(broker.gateway_args(address)).await?;
     let mut before = Subscriber::connect(gateway, SubscribeRequest::default()).await?;
     let consumer = start_consumer(consumer_args(&broker, gateway));
     let producer = start_producer(
@@ -278,7 +281,7 @@ async fn after_a_gateway_restart_a_resuming_subscriber_misses_nothing() -> anyho
     }
 
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, second_gateway) = start_gateway(gateway_args(address)).await?;
+    let (_, second_gateway) = start_gateway(broker.gateway_args(address)).await?;
     // Resume from the last positions seen before the restart, as the dashboard does.
     let resume_from = last
         .iter()
@@ -328,7 +331,7 @@ async fn after_a_gateway_restart_a_resuming_subscriber_misses_nothing() -> anyho
 async fn a_burst_arrives_complete_and_in_order() -> anyhow::Result<()> {
     init_logs();
     let broker = Broker::start().await?;
-    let mut args = gateway_args("127.0.0.1:0".parse()?);
+    let mut args = broker.gateway_args("127.0.0.1:0".parse()?);
     args.subscriber_buffer = 1 << 17;
     let (gateway, gateway_task) = start_gateway(args).await?;
     let mut subscriber = Subscriber::connect(gateway, SubscribeRequest::default()).await?;
@@ -356,7 +359,7 @@ async fn a_restarted_consumer_resumes_from_its_commits_with_nothing_lost_or_repe
     init_logs();
     const TRADES: u64 = 800;
     let broker = Broker::start().await?;
-    let mut args = gateway_args("127.0.0.1:0".parse()?);
+    let mut args = broker.gateway_args("127.0.0.1:0".parse()?);
     args.subscriber_buffer = 1 << 16;
     let (gateway, gateway_task) = start_gateway(args).await?;
     let mut subscriber = Subscriber::connect(gateway, SubscribeRequest::default()).await?;

@@ -1,22 +1,21 @@
 /**
- * The dashboard: one subscription (over the chosen transport) feeding three panels. The stream
- * is consumed inside an effect and cancelled with an AbortController on cleanup, so switching
- * transport or changing the log-level filter replaces the subscription cleanly.
+ * The dashboard: a header that sizes itself, a connection banner when something is down, and
+ * three panels that fill the rest of the screen, each with its own subscription over the chosen
+ * transport. On narrow screens the panels take turns (a switch under the header), so nothing
+ * scrolls twice.
  */
-import { create } from "@bufbuild/protobuf";
-import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from "react";
+import { useCallback, useEffect, useState, useSyncExternalStore } from "react";
+import { ConnectionBanner } from "./components/ConnectionBanner";
 import { Header } from "./components/Header";
+import { NoticesDialog } from "./components/NoticesDialog";
 import { ServerLogsPanel } from "./components/ServerLogsPanel";
 import { SocialFeedPanel } from "./components/SocialFeedPanel";
 import { StockTradesPanel } from "./components/StockTradesPanel";
 import { config, type TransportName } from "./config";
-import { formatRate } from "./format";
-import { SubscribeRequestSchema } from "./gen/streamweaver/v1/stream_pb";
 import { LiveDashboard } from "./live";
-import { LEVELS, levelsForRequest, type LevelName } from "./state/logs";
+import { STREAM_LABELS, STREAMS, type StreamName } from "./state/connection";
 import { grpcWebTransport } from "./transport/grpcweb";
-import { runSubscription } from "./transport/subscription";
-import type { ConnectionStatus, StreamTransport } from "./transport/types";
+import type { StreamTransport } from "./transport/types";
 import { webSocketTransport } from "./transport/ws";
 
 const transports: Record<TransportName, StreamTransport> = {
@@ -25,7 +24,7 @@ const transports: Record<TransportName, StreamTransport> = {
 };
 
 /** One live state per page: it outlives re-renders, effects and transport switches. */
-const live = new LiveDashboard();
+const live = new LiveDashboard({ gatewayUrl: config.gatewayUrl });
 
 function rememberTransport(transport: TransportName): void {
   const url = new URL(window.location.href);
@@ -35,33 +34,9 @@ function rememberTransport(transport: TransportName): void {
 
 export function App() {
   const [transport, setTransport] = useState<TransportName>(config.transport);
-  const [levels, setLevels] = useState<ReadonlySet<LevelName>>(() => new Set(LEVELS));
-  const [connection, setConnection] = useState<{ status: ConnectionStatus; detail: string }>({
-    status: "connecting",
-    detail: "",
-  });
+  const [narrowShown, setNarrowShown] = useState<StreamName>("trades");
+  const [noticesOpen, setNoticesOpen] = useState(false);
   const view = useSyncExternalStore(live.subscribe, live.getSnapshot);
-
-  const request = useMemo(
-    () => create(SubscribeRequestSchema, { logLevels: levelsForRequest(levels) }),
-    [levels],
-  );
-
-  useEffect(() => {
-    const controller = new AbortController();
-    void runSubscription({
-      transport: transports[transport],
-      request,
-      resume: live.resume,
-      signal: controller.signal,
-      onResponse: live.push,
-      onStatus: (status, detail) => {
-        if (controller.signal.aborted) return;
-        setConnection({ status, detail: detail ?? "" });
-      },
-    });
-    return () => controller.abort();
-  }, [transport, request]);
 
   useEffect(() => {
     const timer = setInterval(() => live.tick(), 1000);
@@ -72,45 +47,38 @@ export function App() {
     setTransport(next);
     rememberTransport(next);
   }, []);
+  const showNotices = useCallback(() => setNoticesOpen(true), []);
 
-  const onToggleLevel = useCallback(
-    (level: LevelName, on: boolean) => {
-      const next = new Set(levels);
-      if (on) next.add(level);
-      else next.delete(level);
-      if (next.size === 0) return; // at least one level stays selected
-      live.setLogLevels(next); // hide excluded lines at once, before the server applies it
-      setLevels(next);
-    },
-    [levels],
-  );
-
+  const panel = { live, transport: transports[transport], heartbeatMs: config.heartbeatMs };
   return (
-    <div className="app" data-transport={transport}>
+    <div className="app" data-transport={transport} data-connection={view.summary.state}>
       <Header
         view={view}
         transport={transport}
         onTransport={onTransport}
-        status={connection.status}
-        statusDetail={connection.detail}
         gatewayUrl={config.gatewayUrl}
+        onShowNotices={showNotices}
       />
+      <ConnectionBanner summary={view.summary} onShowNotices={showNotices} />
+      <nav className="panel-switch" aria-label="Panels">
+        {STREAMS.map((s) => (
+          <button
+            key={s}
+            type="button"
+            aria-pressed={narrowShown === s}
+            data-testid={`show-${s}`}
+            onClick={() => setNarrowShown(s)}
+          >
+            {STREAM_LABELS[s]}
+          </button>
+        ))}
+      </nav>
       <main className="grid">
-        <StockTradesPanel rows={view.trades} eps={formatRate(view.eps.stock_trades)} />
-        <SocialFeedPanel
-          posts={view.posts}
-          hashtags={view.hashtags}
-          eps={formatRate(view.eps.social_feed)}
-        />
-        <ServerLogsPanel
-          lines={view.logs}
-          levels={levels}
-          errorRate={view.errorRate}
-          eps={formatRate(view.eps.server_logs)}
-          filteredOut={view.logsFilteredOut}
-          onToggleLevel={onToggleLevel}
-        />
+        <StockTradesPanel {...panel} data={view.tradesPanel} hiddenOnNarrow={narrowShown !== "trades"} />
+        <SocialFeedPanel {...panel} data={view.feedPanel} hiddenOnNarrow={narrowShown !== "feed"} />
+        <ServerLogsPanel {...panel} data={view.logsPanel} hiddenOnNarrow={narrowShown !== "logs"} />
       </main>
+      <NoticesDialog open={noticesOpen} notices={view.notices} onClose={() => setNoticesOpen(false)} />
     </div>
   );
 }

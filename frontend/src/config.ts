@@ -4,8 +4,11 @@
  * Precedence for the gateway URL: `?gateway=` query parameter, then the build-time
  * `VITE_GATEWAY_URL`, then port 8080 on the host that served the page (the dashboard and the
  * gateway normally run side by side). The transport comes from `?transport=` (default `ws`) and
- * can be switched live from the header.
+ * can be switched live from the header. `?heartbeat=` is the gateway's heartbeat interval in
+ * seconds (default 15, the gateway's default), from which the page decides that a silent
+ * connection is dead.
  */
+import { DEFAULT_HEARTBEAT_MS } from "./transport/subscription";
 
 /** The two ways the browser can receive the stream. */
 export type TransportName = "ws" | "grpc-web";
@@ -15,6 +18,16 @@ export const TRANSPORTS: readonly TransportName[] = ["ws", "grpc-web"];
 export interface DashboardConfig {
   gatewayUrl: string;
   transport: TransportName;
+  /** The gateway's `--heartbeat`, in milliseconds. */
+  heartbeatMs: number;
+}
+
+/** Seconds as `15` or `15s`, within 1 s – 1 h; `undefined` for anything else. */
+function parseHeartbeat(value: string | null): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)s?$/.exec(value?.trim() ?? "");
+  if (!m) return undefined;
+  const ms = Number(m[1]) * 1000;
+  return ms >= 1000 && ms <= 3_600_000 ? ms : undefined;
 }
 
 /** Parses a transport name, `undefined` for anything else. */
@@ -47,7 +60,8 @@ export function resolveConfig(
     normaliseGatewayUrl(buildTimeGatewayUrl) ??
     `http://${host}:8080`;
   const transport = parseTransport(params.get("transport")) ?? "ws";
-  return { gatewayUrl, transport };
+  const heartbeatMs = parseHeartbeat(params.get("heartbeat")) ?? DEFAULT_HEARTBEAT_MS;
+  return { gatewayUrl, transport, heartbeatMs };
 }
 
 /** The WebSocket endpoint of a gateway: same host and port, `ws(s)` scheme, path `/ws`. */

@@ -5,6 +5,11 @@ use std::{net::SocketAddr, time::Duration};
 use clap::Args;
 use streamweaver_common::duration::parse_duration;
 
+use crate::{
+    hub::{MAX_SAMPLE_INTERVAL, MIN_SAMPLE_INTERVAL, PolicyKind},
+    replay::ReplaySettings,
+};
+
 /// Everything `gateway` can be told.
 #[derive(Debug, Clone, Args)]
 pub struct GatewayArgs {
@@ -26,17 +31,46 @@ pub struct GatewayArgs {
         default_value = "http://localhost:3000,http://127.0.0.1:3000"
     )]
     pub allowed_origins: Vec<String>,
-    /// Events a subscriber may fall behind before it is sent a gap notice.
+    /// Events a subscriber's queue holds before its slow-client policy acts.
     #[arg(long, env = "GATEWAY_SUBSCRIBER_BUFFER", default_value_t = 8192,
           value_parser = clap::value_parser!(u32).range(16..=1_048_576))]
     pub subscriber_buffer: u32,
-    /// Most recent events kept for subscribers that resume.
+    /// Bytes (of encoded events) a subscriber's queue holds before its slow-client policy acts.
+    #[arg(long, env = "GATEWAY_SUBSCRIBER_BUFFER_BYTES", default_value_t = 4 << 20,
+          value_parser = clap::value_parser!(u64).range(1024..=(1 << 32)))]
+    pub subscriber_buffer_bytes: u64,
+    /// What happens to a subscriber that falls behind, unless its request says: gap (skip ahead
+    /// with a gap notice), disconnect, latest-per-key (conflate) or sample.
+    #[arg(long, env = "GATEWAY_SLOW_CLIENT_POLICY", value_enum, default_value_t = PolicyKind::Gap)]
+    pub slow_client_policy: PolicyKind,
+    /// Sample interval of SAMPLE subscriptions whose request does not set one.
+    #[arg(long, env = "GATEWAY_SAMPLE_INTERVAL", default_value = "1s", value_parser = sample_interval)]
+    pub sample_interval: Duration,
+    /// Most recent events kept in memory per partition, for subscribers that resume or start in
+    /// the past (older ones are read back from Kafka).
     #[arg(long, env = "GATEWAY_HISTORY", default_value_t = 10_000)]
     pub history: usize,
+    /// Events older than this leave the in-memory history.
+    #[arg(long, env = "GATEWAY_HISTORY_MAX_AGE", default_value = "10m", value_parser = parse_duration)]
+    pub history_max_age: Duration,
+    /// Longest wait for Kafka when an offset went backwards or jumped far ahead (ingest waits).
+    #[arg(long, env = "GATEWAY_OFFSET_CHECK_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
+    pub offset_check_timeout: Duration,
+    /// How long a resume keeps retrying while Kafka cannot be read before the subscription ends
+    /// with UNAVAILABLE.
+    #[arg(long, env = "GATEWAY_REPLAY_RETRY_FOR", default_value = "10s", value_parser = parse_duration)]
+    pub replay_retry_for: Duration,
+    /// Kafka bootstrap servers the gateway reads itself (resumes, start points, offset checks).
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub bootstrap_servers: String,
     /// Most subscribers at once, over all transports.
     #[arg(long, env = "GATEWAY_MAX_SUBSCRIBERS", default_value_t = 10_000)]
     pub max_subscribers: usize,
-    /// Largest gRPC message accepted.
+    /// Largest Publish message accepted (a SubscribeRequest may be at most 64 KiB).
     #[arg(long, env = "GATEWAY_MAX_MESSAGE_BYTES", default_value_t = 4 << 20)]
     pub max_message_bytes: usize,
     /// A subscription that had nothing to send for this long gets a heartbeat.
@@ -48,4 +82,53 @@ pub struct GatewayArgs {
     /// How often idle WebSockets are pinged; one silent for three intervals is closed.
     #[arg(long, env = "GATEWAY_WS_PING_INTERVAL", default_value = "20s", value_parser = parse_duration)]
     pub ws_ping_interval: Duration,
+    /// Kafka bootstrap servers (host:port, comma-separated): the gateway reads Kafka itself to
+    /// replay what resuming subscribers missed.
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub kafka_bootstrap_servers: String,
+    /// `fetch.wait.max.ms` of replay reads (tansu answers a fetch only when this runs out).
+    #[arg(long, env = "GATEWAY_REPLAY_FETCH_WAIT_MAX_MS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub replay_fetch_wait_max_ms: u32,
+    /// Most calls waiting on Kafka at once for replays; more wait their turn.
+    #[arg(long, env = "GATEWAY_REPLAY_MAX_CONCURRENT", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub replay_max_concurrent: u16,
+    /// Bytes of decoded replay chunks kept, so subscribers resuming from the same place share
+    /// one read of Kafka.
+    #[arg(long, env = "GATEWAY_REPLAY_CACHE_BYTES", default_value_t = 64 << 20)]
+    pub replay_cache_bytes: usize,
+    /// Largest record value a replay decodes (as the consumer's `--max-value-bytes`).
+    #[arg(long, env = "GATEWAY_REPLAY_MAX_VALUE_BYTES", default_value_t = 1 << 20)]
+    pub replay_max_value_bytes: usize,
+}
+
+impl GatewayArgs {
+    /// The replay component's settings.
+    pub fn replay_settings(&self) -> ReplaySettings {
+        ReplaySettings {
+            bootstrap_servers: self.kafka_bootstrap_servers.clone(),
+            fetch_wait_max_ms: self.replay_fetch_wait_max_ms,
+            max_concurrent_reads: usize::from(self.replay_max_concurrent),
+            max_value_bytes: self.replay_max_value_bytes,
+            cache_bytes: self.replay_cache_bytes,
+        }
+    }
+}
+
+fn sample_interval(value: &str) -> Result<Duration, String> {
+    let interval = parse_duration(value)?;
+    if (MIN_SAMPLE_INTERVAL..=MAX_SAMPLE_INTERVAL).contains(&interval) {
+        Ok(interval)
+    } else {
+        Err(format!(
+            "{value:?} is outside {} ms to {} s",
+            MIN_SAMPLE_INTERVAL.as_millis(),
+            MAX_SAMPLE_INTERVAL.as_secs()
+        ))
+    }
 }

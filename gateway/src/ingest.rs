@@ -1,5 +1,6 @@
 //! `IngestService.Publish`: the client-streaming call the stream-consumer uses instead of the
-//! seed's HTTP POST per message.
+//! original Python design's HTTP POST per message. Each message's events are checked into
+//! [`SharedEvent`]s and handed to the hub a batch at a time.
 
 use std::{
     collections::HashMap,
@@ -8,17 +9,16 @@ use std::{
 };
 
 use streamweaver_proto::{
-    time, topics,
-    v1::{
-        Event, Position, PublishRequest, PublishResponse, event::Payload,
-        ingest_service_server::IngestService,
-    },
+    time,
+    topics::Topic,
+    v1::{Position, PublishRequest, PublishResponse, ingest_service_server::IngestService},
 };
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming, metadata::MetadataMap, service::Interceptor};
 
 use crate::{
-    hub::{Hub, Published},
+    event::SharedEvent,
+    hub::{Hub, Outcome},
     metrics::Metrics,
 };
 
@@ -47,25 +47,6 @@ impl Ingest {
     }
 }
 
-/// Why an event is refused; a fixed label for metrics.
-fn invalid_reason(event: &Event) -> Option<&'static str> {
-    let expected = match &event.payload {
-        None => return Some("missing_payload"),
-        Some(Payload::StockTrade(_)) => topics::STOCK_TRADES,
-        Some(Payload::SocialPost(_)) => topics::SOCIAL_FEED,
-        Some(Payload::LogEntry(_)) => topics::SERVER_LOGS,
-    };
-    if !topics::ALL.contains(&event.topic.as_str()) {
-        Some("unknown_topic")
-    } else if event.topic != expected {
-        Some("payload_does_not_match_topic")
-    } else if event.partition < 0 || event.offset < 0 {
-        Some("negative_position")
-    } else {
-        None
-    }
-}
-
 #[tonic::async_trait]
 impl IngestService for Ingest {
     async fn publish(
@@ -74,7 +55,7 @@ impl IngestService for Ingest {
     ) -> Result<Response<PublishResponse>, Status> {
         let mut stream = request.into_inner();
         let mut response = PublishResponse::default();
-        let mut acknowledged: HashMap<(String, i32), i64> = HashMap::new();
+        let mut acknowledged: HashMap<(Topic, i32), i64> = HashMap::new();
         loop {
             let message = tokio::select! {
                 () = self.shutdown.cancelled() => {
@@ -100,30 +81,44 @@ impl IngestService for Ingest {
                 Ok(Ok(Some(batch))) => batch,
             };
             let now = SystemTime::now();
+            let mut events = Vec::with_capacity(batch.events.len());
             for event in batch.events {
-                if let Some(reason) = invalid_reason(&event) {
-                    tracing::warn!(topic = %event.topic, partition = event.partition, offset = event.offset, reason, "refused an event");
-                    self.metrics.refuse("ingest", reason);
-                    response.rejected += 1;
-                    continue;
-                }
-                let position = (event.topic.clone(), event.partition);
-                let offset = event.offset;
                 if let Some(age) = event.produced_at.as_ref().and_then(|t| time::age(t, now)) {
                     self.metrics.ingest_lag.observe(age.as_secs_f64());
                 }
-                match self.hub.publish(event) {
-                    Published::Accepted => response.accepted += 1,
-                    Published::Duplicate => response.duplicates += 1,
+                let (topic, partition, offset) =
+                    (event.topic.clone(), event.partition, event.offset);
+                match SharedEvent::new(event) {
+                    Ok(event) => events.push(event),
+                    Err(invalid) => {
+                        let reason = invalid.reason();
+                        tracing::warn!(%topic, partition, offset, reason, "refused an event");
+                        self.metrics.refuse("ingest", reason);
+                        response.rejected += 1;
+                    }
                 }
-                let highest = acknowledged.entry(position).or_insert(offset);
-                *highest = (*highest).max(offset);
+            }
+            let outcomes = self.hub.publish(&events).await;
+            for (event, outcome) in events.iter().zip(outcomes) {
+                match outcome {
+                    Outcome::Accepted => response.accepted += 1,
+                    Outcome::Duplicate => response.duplicates += 1,
+                    Outcome::Refused(reason) => {
+                        self.metrics.refuse("ingest", reason);
+                        response.rejected += 1;
+                        continue;
+                    }
+                }
+                let highest = acknowledged
+                    .entry((event.topic(), event.partition()))
+                    .or_insert(event.offset());
+                *highest = (*highest).max(event.offset());
             }
         }
         response.acknowledged = acknowledged
             .into_iter()
             .map(|((topic, partition), offset)| Position {
-                topic,
+                topic: topic.name().to_owned(),
                 partition,
                 offset,
             })
@@ -178,57 +173,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use streamweaver_proto::v1::{LogEntry, StockTrade};
-
     use super::*;
-
-    #[test]
-    fn events_must_have_a_payload_that_fits_their_topic() {
-        let trade = Some(Payload::StockTrade(StockTrade::default()));
-        let ok = Event {
-            topic: "stock_trades".into(),
-            payload: trade.clone(),
-            ..Default::default()
-        };
-        assert_eq!(invalid_reason(&ok), None);
-        let cases = [
-            (
-                Event {
-                    topic: "stock_trades".into(),
-                    ..Default::default()
-                },
-                "missing_payload",
-            ),
-            (
-                Event {
-                    topic: "nope".into(),
-                    payload: trade.clone(),
-                    ..Default::default()
-                },
-                "unknown_topic",
-            ),
-            (
-                Event {
-                    topic: "stock_trades".into(),
-                    payload: Some(Payload::LogEntry(LogEntry::default())),
-                    ..Default::default()
-                },
-                "payload_does_not_match_topic",
-            ),
-            (
-                Event {
-                    topic: "stock_trades".into(),
-                    payload: trade,
-                    offset: -1,
-                    ..Default::default()
-                },
-                "negative_position",
-            ),
-        ];
-        for (event, reason) in cases {
-            assert_eq!(invalid_reason(&event), Some(reason));
-        }
-    }
 
     #[test]
     fn bearer_tokens_are_compared_exactly() {

@@ -6,6 +6,8 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use crate::{expr::ExprMetrics, hub::PolicyKind};
+
 /// How a subscriber is connected.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Transport {
@@ -30,7 +32,7 @@ pub struct TransportLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabels {
     /// The Kafka topic.
-    pub topic: String,
+    pub topic: &'static str,
 }
 
 /// Labels of refused input.
@@ -40,6 +42,38 @@ pub struct RefusedLabels {
     pub endpoint: &'static str,
     /// Why it was refused (a fixed set of short reasons).
     pub reason: &'static str,
+}
+
+/// Labels of what a slow-client policy did.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyActionLabels {
+    /// The policy.
+    pub policy: PolicyKind,
+    /// `gap` (skipped ahead), `disconnect` or `conflate` (a newer event superseded one).
+    pub action: &'static str,
+}
+
+/// Labels of per-policy metrics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    /// The policy.
+    pub policy: PolicyKind,
+}
+
+/// Labels of offset checks against Kafka.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OffsetCheckLabels {
+    /// `backward` (an offset at or below the highest seen) or `jump` (far ahead of it).
+    pub check: &'static str,
+    /// `duplicate`, `started_again`, `within_log`, `beyond_log_end` or `unavailable`.
+    pub result: &'static str,
+}
+
+/// Labels of backfill metrics.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    /// `memory` or `kafka`.
+    pub source: &'static str,
 }
 
 /// The gateway's metrics.
@@ -61,6 +95,32 @@ pub struct Metrics {
     pub missed: Family<TransportLabels, Counter>,
     /// Seconds from the producer's timestamp to the gateway taking the event in.
     pub ingest_lag: Histogram,
+    /// What slow-client policies did.
+    pub slow_client_actions: Family<PolicyActionLabels, Counter>,
+    /// Events dropped from queues by skipping ahead.
+    pub skipped: Family<PolicyLabels, Counter>,
+    /// Events superseded in queues by a newer one of the same key.
+    pub conflated: Family<PolicyLabels, Counter>,
+    /// Events queued for subscribers now.
+    pub queued_events: Gauge,
+    /// Bytes (encoded events) queued for subscribers now.
+    pub queued_bytes: Gauge,
+    /// Distinct filters now (subscribers with identical filters share one).
+    pub filter_groups: Gauge,
+    /// Events kept in memory for resumes, over every partition.
+    pub history_events: Gauge,
+    /// Offsets that went backwards or jumped, checked against Kafka.
+    pub offset_checks: Family<OffsetCheckLabels, Counter>,
+    /// Partitions whose offsets started again.
+    pub partition_resets: Family<TopicLabels, Counter>,
+    /// Events served to resuming subscribers, from memory or from Kafka.
+    pub backfilled: Family<SourceLabels, Counter>,
+    /// Subscriptions whose backfill is running now.
+    pub backfills: Gauge,
+    /// Subscriptions ended because Kafka could not be read for their backfill.
+    pub backfill_failures: Counter,
+    /// What filter expressions cost and refused.
+    pub expressions: ExprMetrics,
 }
 
 impl Default for Metrics {
@@ -76,6 +136,19 @@ impl Default for Metrics {
             ingest_lag: Histogram::new([
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
+            slow_client_actions: Family::default(),
+            skipped: Family::default(),
+            conflated: Family::default(),
+            queued_events: Gauge::default(),
+            queued_bytes: Gauge::default(),
+            filter_groups: Gauge::default(),
+            history_events: Gauge::default(),
+            offset_checks: Family::default(),
+            partition_resets: Family::default(),
+            backfilled: Family::default(),
+            backfills: Gauge::default(),
+            backfill_failures: Counter::default(),
+            expressions: ExprMetrics::default(),
         }
     }
 }
@@ -124,6 +197,67 @@ impl Metrics {
             "Time from the producer's timestamp to the gateway taking the event in",
             m.ingest_lag.clone(),
         );
+        registry.register(
+            "gateway_slow_client_actions",
+            "What slow-client policies did: gap (skipped ahead), disconnect, conflate",
+            m.slow_client_actions.clone(),
+        );
+        registry.register(
+            "gateway_events_skipped",
+            "Events dropped from subscriber queues by skipping ahead",
+            m.skipped.clone(),
+        );
+        registry.register(
+            "gateway_events_conflated",
+            "Events superseded in subscriber queues by a newer one of the same key",
+            m.conflated.clone(),
+        );
+        registry.register(
+            "gateway_queued_events",
+            "Events queued for subscribers now",
+            m.queued_events.clone(),
+        );
+        registry.register(
+            "gateway_queued_bytes",
+            "Bytes of encoded events queued for subscribers now",
+            m.queued_bytes.clone(),
+        );
+        registry.register(
+            "gateway_filter_groups",
+            "Distinct subscription filters now",
+            m.filter_groups.clone(),
+        );
+        registry.register(
+            "gateway_history_events",
+            "Events kept in memory for resumes",
+            m.history_events.clone(),
+        );
+        registry.register(
+            "gateway_offset_checks",
+            "Offsets that went backwards or jumped far ahead, checked against Kafka",
+            m.offset_checks.clone(),
+        );
+        registry.register(
+            "gateway_partition_resets",
+            "Partitions whose offsets started again",
+            m.partition_resets.clone(),
+        );
+        registry.register(
+            "gateway_backfilled_events",
+            "Events served to resuming subscribers, from memory or from Kafka",
+            m.backfilled.clone(),
+        );
+        registry.register(
+            "gateway_backfills",
+            "Subscriptions whose backfill is running now",
+            m.backfills.clone(),
+        );
+        registry.register(
+            "gateway_backfill_failures",
+            "Subscriptions ended because Kafka could not be read for their backfill",
+            m.backfill_failures.clone(),
+        );
+        m.expressions.register(registry);
         m
     }
 
@@ -132,6 +266,26 @@ impl Metrics {
         self.refused
             .get_or_create(&RefusedLabels { endpoint, reason })
             .inc();
+    }
+
+    /// Counts one offset check.
+    pub fn offset_check(&self, check: &'static str, result: &'static str) {
+        self.offset_checks
+            .get_or_create(&OffsetCheckLabels { check, result })
+            .inc();
+    }
+
+    /// Subscribers connected now, over every transport.
+    pub fn connected(&self) -> usize {
+        Transport::ALL
+            .into_iter()
+            .map(|transport| {
+                self.subscribers
+                    .get_or_create(&TransportLabels { transport })
+                    .get()
+            })
+            .sum::<i64>()
+            .max(0) as usize
     }
 }
 
@@ -142,6 +296,9 @@ impl EncodeLabelValue for Transport {
 }
 
 impl Transport {
+    /// Every transport.
+    pub const ALL: [Transport; 4] = [Self::Grpc, Self::GrpcWeb, Self::Websocket, Self::Sse];
+
     /// The name used in logs and in [`RefusedLabels::endpoint`].
     pub fn name(self) -> &'static str {
         match self {

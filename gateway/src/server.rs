@@ -5,9 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{Router, http::HeaderValue, routing::get, serve::ListenerExt};
 use streamweaver_common::metrics::{SharedRegistry, metrics_handler};
-use streamweaver_proto::v1::{
-    ingest_service_server::IngestServiceServer, stream_service_server::StreamServiceServer,
-};
+use streamweaver_proto::v1::ingest_service_server::IngestServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
@@ -15,12 +13,12 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     config::GatewayArgs,
-    expr::{self, ExprMetrics, Expressions},
-    hub::Hub,
+    hub::{Hub, HubSettings, Limits, PolicyDefaults},
     ingest::{Ingest, RequireBearer},
     metrics::Metrics,
+    replay::Replayer,
     sse,
-    subscribe::Subscriptions,
+    subscribe::{StreamServiceRoute, Subscriptions},
     websocket::{self, WebSocketState},
 };
 
@@ -83,6 +81,25 @@ fn cors(allowed_origins: &[String]) -> Result<CorsLayer, GatewayError> {
         .max_age(Duration::from_secs(86_400)))
 }
 
+/// The hub's settings from the gateway's flags.
+fn hub_settings(args: &GatewayArgs) -> HubSettings {
+    HubSettings {
+        limits: Limits {
+            events: args.subscriber_buffer as usize,
+            bytes: usize::try_from(args.subscriber_buffer_bytes).unwrap_or(usize::MAX),
+        },
+        policy: PolicyDefaults {
+            kind: args.slow_client_policy,
+            sample_interval: args.sample_interval,
+        },
+        history: args.history,
+        history_max_age: args.history_max_age,
+        heartbeat: args.heartbeat,
+        offset_check_timeout: args.offset_check_timeout,
+        replay_retry_for: args.replay_retry_for,
+    }
+}
+
 /// Serves the gateway on `listener` until `shutdown` is cancelled.
 pub async fn run(
     listener: TcpListener,
@@ -96,15 +113,13 @@ pub async fn run(
     }
     let registry = SharedRegistry::default();
     let metrics = Metrics::register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
-    let expression_metrics = ExprMetrics::default();
-    expression_metrics.register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
-    let hub = Arc::new(Hub::new(
-        args.subscriber_buffer as usize,
-        args.history,
-        args.heartbeat,
-        metrics.clone(),
-        shutdown.clone(),
-    ));
+    let replayer = Replayer::new(args.replay_settings())
+        .map_err(|error| GatewayError::Config(format!("replay from Kafka: {error}")))?;
+    replayer
+        .metrics()
+        .register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
+    let hub = Hub::new(hub_settings(&args), replayer, metrics.clone());
+    let hub_task = tokio::spawn(hub.clone().run(shutdown.clone()));
 
     let subscribe_auth = args
         .subscribe_token
@@ -116,11 +131,6 @@ pub async fn run(
         metrics.clone(),
         subscribe_auth,
         args.max_subscribers,
-        Expressions::new(
-            expr::Limits::default(),
-            expr::CACHE_CAPACITY,
-            expression_metrics,
-        ),
     ));
     let ingest = Ingest::new(
         hub.clone(),
@@ -131,9 +141,7 @@ pub async fn run(
     let publish_auth = RequireBearer::new(&args.publish_token, metrics.clone(), "ingest");
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<StreamServiceServer<Arc<Subscriptions>>>()
-        .await;
+    health.set_serving::<StreamServiceRoute>().await;
     health.set_serving::<IngestServiceServer<Ingest>>().await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -144,10 +152,7 @@ pub async fn run(
     let grpc = Routes::new(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
-        .add_service(
-            StreamServiceServer::from_arc(subscriptions.clone())
-                .max_decoding_message_size(args.max_message_bytes),
-        )
+        .add_service(StreamServiceRoute::new(subscriptions.clone()))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             IngestServiceServer::new(ingest).max_decoding_message_size(args.max_message_bytes),
             publish_auth,
@@ -197,9 +202,7 @@ pub async fn run(
     });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         drain.cancelled().await;
-        health
-            .set_not_serving::<StreamServiceServer<Arc<Subscriptions>>>()
-            .await;
+        health.set_not_serving::<StreamServiceRoute>().await;
     });
     let server = tokio::spawn(server.into_future());
     shutdown.cancelled().await;
@@ -207,6 +210,9 @@ pub async fn run(
         Ok(Ok(result)) => result?,
         Ok(Err(join_error)) => tracing::error!(%join_error, "server task failed"),
         Err(_) => tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; stopping anyway"),
+    }
+    if let Err(join_error) = hub_task.await {
+        tracing::error!(%join_error, "hub task failed");
     }
     tracing::info!("gateway stopped");
     Ok(())

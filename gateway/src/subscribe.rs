@@ -1,24 +1,40 @@
 //! `StreamService.Subscribe` for native gRPC and grpc-web clients (tonic-web translates the
 //! latter in front of this same service).
+//!
+//! The route is written by hand rather than generated, so that events go out as the bytes
+//! every subscriber shares ([`SharedEvent::protobuf`](crate::event::SharedEvent::protobuf)):
+//! [`codec::PreEncoded`] writes them as they are, with small buffers. It keeps the generated
+//! service's name and path, so reflection, health, tonic-web and grpcurl see no difference.
 
-use std::{pin::Pin, sync::Arc};
+pub mod codec;
 
-use futures::Stream;
-use streamweaver_proto::v1::{
-    SubscribeRequest, SubscribeResponse, stream_service_server::StreamService,
+use std::{
+    convert::Infallible,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
 };
-use tonic::{Request, Response, Status};
+
+use bytes::Bytes;
+use futures::{Stream, future::BoxFuture};
+use prost::Message;
+use streamweaver_proto::v1::SubscribeRequest;
+use tonic::{Request, Response, Status, server::NamedService};
 
 use crate::{
-    expr::Expressions,
-    filter::Filter,
-    hub::Hub,
+    hub::{Ended, Hub, Outgoing, RequestError},
     ingest::RequireBearer,
     metrics::{Metrics, Transport},
 };
 
-/// The stream of one subscription as tonic sends it.
-pub type SubscribeStream = Pin<Box<dyn Stream<Item = Result<SubscribeResponse, Status>> + Send>>;
+/// Largest `SubscribeRequest` accepted: a request is small, even with 1024 resume positions.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// The generated service's name, kept.
+pub const SERVICE_NAME: &str = "streamweaver.v1.StreamService";
+const SUBSCRIBE_PATH: &str = "/streamweaver.v1.StreamService/Subscribe";
+
+/// The stream of one subscription, as encoded responses.
+pub type SubscribeStream = Pin<Box<dyn Stream<Item = Result<Bytes, Status>> + Send>>;
 
 /// The subscribe endpoint.
 pub struct Subscriptions {
@@ -26,72 +42,22 @@ pub struct Subscriptions {
     metrics: Metrics,
     auth: Option<RequireBearer>,
     limit: usize,
-    expressions: Expressions,
 }
 
 impl Subscriptions {
-    /// Subscriptions to `hub`; with `auth`, subscribers need its token; at most `limit` at once;
-    /// filter expressions compiled once each in `expressions`, for every transport.
-    pub fn new(
-        hub: Arc<Hub>,
-        metrics: Metrics,
-        auth: Option<RequireBearer>,
-        limit: usize,
-        expressions: Expressions,
-    ) -> Self {
+    /// Subscriptions to `hub`; with `auth`, subscribers need its token; at most `limit` at once.
+    pub fn new(hub: Arc<Hub>, metrics: Metrics, auth: Option<RequireBearer>, limit: usize) -> Self {
         Self {
             hub,
             metrics,
             auth,
             limit,
-            expressions,
         }
-    }
-
-    /// Checks `request` and makes its filter, with its CEL expression compiled (or taken from
-    /// the cache); a refusal is counted under `transport` and said as a gRPC status.
-    pub async fn filter(
-        &self,
-        request: &SubscribeRequest,
-        transport: Transport,
-    ) -> Result<Filter, Status> {
-        let refuse = |reason: &'static str, message: String| {
-            self.metrics.refuse(transport.name(), reason);
-            Status::invalid_argument(message)
-        };
-        let filter = Filter::from_request(request)
-            .map_err(|error| refuse(error.reason(), error.to_string()))?;
-        let expression = self
-            .expressions
-            .get(&request.filter)
-            .await
-            .map_err(|error| refuse(error.reason(), error.to_string()))?;
-        Ok(filter.with_expression(expression))
-    }
-
-    /// Subscribers connected now, over every transport.
-    pub fn connected(metrics: &Metrics) -> usize {
-        use crate::metrics::TransportLabels;
-        [
-            Transport::Grpc,
-            Transport::GrpcWeb,
-            Transport::Websocket,
-            Transport::Sse,
-        ]
-        .into_iter()
-        .map(|transport| {
-            metrics
-                .subscribers
-                .get_or_create(&TransportLabels { transport })
-                .get()
-        })
-        .sum::<i64>()
-        .max(0) as usize
     }
 
     /// Refuses a new subscriber when the gateway already has `limit`.
     pub fn check_capacity(&self, transport: Transport) -> Result<(), Status> {
-        if Self::connected(&self.metrics) >= self.limit {
+        if self.metrics.connected() >= self.limit {
             self.metrics
                 .refuse(transport.name(), "too_many_subscribers");
             return Err(Status::resource_exhausted(format!(
@@ -101,14 +67,75 @@ impl Subscriptions {
         }
         Ok(())
     }
+
+    /// Checks and starts one subscription.
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<SubscribeStream>, Status> {
+        let transport = request
+            .extensions()
+            .get::<Transport>()
+            .copied()
+            .unwrap_or(Transport::Grpc);
+        if let Some(auth) = &self.auth
+            && !auth.allows(request.metadata())
+        {
+            self.metrics.refuse(transport.name(), "unauthenticated");
+            return Err(Status::unauthenticated("a valid bearer token is required"));
+        }
+        self.check_capacity(transport)?;
+        let subscription = self
+            .hub
+            .subscribe(request.get_ref(), transport)
+            .await
+            .map_err(|error| status_of_refusal(&error))?;
+        tracing::debug!(transport = transport.name(), "subscriber joined");
+        // The stream is dropped, and with it the subscription, as soon as the client leaves.
+        let stream = futures::stream::unfold(Some(subscription), |subscription| async move {
+            let mut subscription = subscription?;
+            match subscription.next().await {
+                Ok(Outgoing::Event(event)) => {
+                    Some((Ok(event.protobuf().clone()), Some(subscription)))
+                }
+                Ok(Outgoing::Message(message)) => {
+                    Some((Ok(Bytes::from(message.encode_to_vec())), Some(subscription)))
+                }
+                // The status ends the stream; the subscription leaves the hub at once.
+                Err(ended) => Some((Err(status_of(&ended)), None)),
+            }
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// How a gRPC stream ends when its subscription does.
+pub fn status_of(ended: &Ended) -> Status {
+    match ended {
+        Ended::ShuttingDown => Status::unavailable("gateway is shutting down"),
+        Ended::TooSlow => Status::resource_exhausted(
+            "subscriber fell behind (slow-client policy DISCONNECT); resume from the last positions",
+        ),
+        Ended::ReplayUnavailable(message) => Status::unavailable(message.clone()),
+    }
+}
+
+/// How a refused subscribe request is answered: `INVALID_ARGUMENT` saying what is wrong (and,
+/// for a filter expression, where), or `UNAVAILABLE` when the expression could not be checked
+/// now.
+pub fn status_of_refusal(error: &RequestError) -> Status {
+    if error.is_unavailable() {
+        Status::unavailable(error.to_string())
+    } else {
+        Status::invalid_argument(error.to_string())
+    }
 }
 
 /// grpc-web clients announce themselves; tonic-web keeps the header for the service to see.
-fn transport_of<T>(request: &Request<T>) -> Transport {
-    let metadata = request.metadata();
-    let grpc_web = metadata.get("x-grpc-web").is_some()
-        || metadata
-            .get("content-type")
+fn transport_of(headers: &http::HeaderMap) -> Transport {
+    let grpc_web = headers.contains_key("x-grpc-web")
+        || headers
+            .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/grpc-web"));
     if grpc_web {
@@ -118,31 +145,85 @@ fn transport_of<T>(request: &Request<T>) -> Transport {
     }
 }
 
-#[tonic::async_trait]
-impl StreamService for Subscriptions {
-    type SubscribeStream = SubscribeStream;
+/// `StreamService` as a tower service: the hand-written route.
+#[derive(Clone)]
+pub struct StreamServiceRoute {
+    subscriptions: Arc<Subscriptions>,
+}
 
-    async fn subscribe(
-        &self,
-        request: Request<SubscribeRequest>,
-    ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let transport = transport_of(&request);
-        if let Some(auth) = &self.auth
-            && !auth.allows(request.metadata())
-        {
-            self.metrics.refuse(transport.name(), "unauthenticated");
-            return Err(Status::unauthenticated("a valid bearer token is required"));
-        }
-        self.check_capacity(transport)?;
-        let request = request.into_inner();
-        let filter = self.filter(&request, transport).await?;
-        let subscription = self.hub.subscribe(filter, &request.resume_from, transport);
-        tracing::debug!(transport = transport.name(), "subscriber joined");
-        // The stream is dropped, and with it the subscription, as soon as the client leaves.
-        let stream = futures::stream::unfold(subscription, |mut subscription| async move {
-            let response = subscription.next().await?;
-            Some((Ok(response), subscription))
-        });
-        Ok(Response::new(Box::pin(stream)))
+impl StreamServiceRoute {
+    /// The route to `subscriptions`.
+    pub fn new(subscriptions: Arc<Subscriptions>) -> Self {
+        Self { subscriptions }
     }
+}
+
+impl NamedService for StreamServiceRoute {
+    const NAME: &'static str = SERVICE_NAME;
+}
+
+/// The one method, as tonic's server-streaming handler sees it.
+struct SubscribeMethod(Arc<Subscriptions>);
+
+impl tonic::server::ServerStreamingService<SubscribeRequest> for SubscribeMethod {
+    type Response = Bytes;
+    type ResponseStream = SubscribeStream;
+    type Future = BoxFuture<'static, Result<Response<SubscribeStream>, Status>>;
+
+    fn call(&mut self, request: Request<SubscribeRequest>) -> Self::Future {
+        let subscriptions = self.0.clone();
+        Box::pin(async move { subscriptions.subscribe(request).await })
+    }
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for StreamServiceRoute {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let subscriptions = self.subscriptions.clone();
+        if request.uri().path() != SUBSCRIBE_PATH {
+            return Box::pin(
+                async move { Ok(Status::unimplemented("no such method").into_http()) },
+            );
+        }
+        let mut request = request;
+        let transport = transport_of(request.headers());
+        request.extensions_mut().insert(transport);
+        Box::pin(async move {
+            let metrics = subscriptions.metrics.clone();
+            let mut grpc = tonic::server::Grpc::new(codec::PreEncoded)
+                .apply_max_message_size_config(Some(MAX_REQUEST_BYTES), None);
+            let response = grpc
+                .server_streaming(SubscribeMethod(subscriptions), request)
+                .await;
+            Ok(refuse_oversize(response, transport, &metrics))
+        })
+    }
+}
+
+/// tonic refuses an oversize request with its own words; say it plainly, and count it.
+fn refuse_oversize(
+    response: http::Response<tonic::body::Body>,
+    transport: Transport,
+    metrics: &Metrics,
+) -> http::Response<tonic::body::Body> {
+    let status = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<i32>().ok());
+    if status != Some(tonic::Code::OutOfRange as i32) {
+        return response;
+    }
+    metrics.refuse(transport.name(), "request_too_large");
+    Status::out_of_range(format!(
+        "a SubscribeRequest may be at most {MAX_REQUEST_BYTES} bytes"
+    ))
+    .into_http()
 }

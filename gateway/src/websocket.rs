@@ -1,15 +1,22 @@
 //! `/ws`: the same subscription, spoken as proto3 JSON over a WebSocket, one message per text
-//! frame. The client sends a `SubscribeRequest` (and may send another at any time to change it);
-//! the server sends `SubscribeResponse`s. A bad frame gets an `error` response and the socket
-//! stays open. Pings find dead peers; a peer that stops reading only ever costs its own queue.
+//! frame. The client sends a `SubscribeRequest` (and may send another at any time to change it,
+//! within a rate limit); the server sends `SubscribeResponse`s. A bad frame gets an `error`
+//! response and the socket stays open. Pings find dead peers; a peer that stops reading only
+//! ever costs its own queue.
 //!
-//! A client that asks for the subprotocol [`BATCH_PROTOCOL`] gets each text frame as a JSON array
-//! of the `SubscribeResponse`s ready at that moment instead: at thousands of events per second a
-//! browser spends far less on a few large frames than on one frame per event.
+//! An event's frame is the event's shared JSON encoding, made once for every subscriber. A
+//! client that asks for the subprotocol [`BATCH_PROTOCOL`] gets each text frame as a JSON array
+//! of the `SubscribeResponse`s ready at that moment instead, assembled from the same shared
+//! pieces: at thousands of events per second a browser spends far less on a few large frames
+//! than on one frame per event.
 //!
 //! A client that asks for [`PROTOBUF_PROTOCOL`] speaks Protobuf instead, for services and for
-//! pages that want to spend less CPU: each `SubscribeResponse` is a binary frame, and so is
-//! each `SubscribeRequest` it sends.
+//! pages that want to spend less CPU: each `SubscribeResponse` is a binary frame (an event's is
+//! its shared Protobuf encoding, the very bytes gRPC sends), and so is each `SubscribeRequest`
+//! it sends.
+//!
+//! An idle socket is kept small: small read and write buffers, and no allocation waiting in its
+//! subscription's queue.
 
 use std::{sync::Arc, time::Duration};
 
@@ -21,7 +28,8 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{Sink, SinkExt, Stream, StreamExt};
 use prost::Message as _;
 use serde::Deserialize;
 use streamweaver_proto::v1::{
@@ -31,7 +39,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    hub::{Hub, Subscription},
+    hub::{Ended, Hub, Outgoing, Subscription},
     ingest::constant_time_eq,
     metrics::{Metrics, Transport},
     subscribe::Subscriptions,
@@ -45,8 +53,18 @@ pub const BATCH_PROTOCOL: &str = "streamweaver.v1.batch";
 pub const PROTOBUF_PROTOCOL: &str = "streamweaver.v1.proto";
 /// Most responses in one batched frame.
 const MAX_BATCH: usize = 256;
+/// A batched frame is closed once it holds this many bytes, so the socket's write buffer stays
+/// small.
+const MAX_BATCH_BYTES: usize = 32 * 1024;
+/// The socket's read buffer: client frames are small requests.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
+/// Re-subscribes a connection may make at once, then [`RESUBSCRIBES_PER_SECOND`].
+const RESUBSCRIBE_BURST: f64 = 10.0;
+const RESUBSCRIBES_PER_SECOND: f64 = 2.0;
 /// WebSocket close code "going away", sent when the gateway shuts down.
 const GOING_AWAY: u16 = 1001;
+/// WebSocket close code "policy violation", sent to a subscriber too slow under DISCONNECT.
+const POLICY_VIOLATION: u16 = 1008;
 
 /// What the browser transports' handlers (`/ws`, `/sse`) need.
 #[derive(Clone)]
@@ -57,7 +75,8 @@ pub struct WebSocketState {
     pub metrics: Metrics,
     /// The subscribe endpoint, for its capacity check.
     pub subscriptions: Arc<Subscriptions>,
-    /// Token subscribers must give (`?token=`; on `/sse` also `authorization: Bearer`), if any.
+    /// Token subscribers must give (`?token=` on `/ws`; `authorization: Bearer` on `/sse`), if
+    /// any.
     pub subscribe_token: Option<Arc<str>>,
     /// Allowed browser origins; empty means any.
     pub allowed_origins: Arc<[String]>,
@@ -124,44 +143,58 @@ pub async fn upgrade(
     let ws = ws.protocols([PROTOBUF_PROTOCOL, BATCH_PROTOCOL]);
     let framing = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
         Some(PROTOBUF_PROTOCOL) => Framing::Protobuf,
-        Some(_) => Framing::Json { batch: MAX_BATCH },
-        None => Framing::Json { batch: 1 },
+        Some(_) => Framing::Json { batched: true },
+        None => Framing::Json { batched: false },
     };
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
-            serve(sink, stream, state, framing)
+            // Boxed: the task then holds a pointer, and the loop's state only while it lives.
+            Box::pin(serve(sink, stream, state, framing))
         })
 }
 
 /// How a socket's frames are written and read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
-    /// proto3 JSON text frames of up to `batch` responses (1: a lone object per frame).
+    /// proto3 JSON text frames: one object each, or with `batched` a JSON array of the
+    /// responses ready at once ([`BATCH_PROTOCOL`]).
     Json {
-        /// Most responses per frame.
-        batch: usize,
+        /// Whether frames are arrays.
+        batched: bool,
     },
     /// One `SubscribeResponse` per binary frame, requests likewise ([`PROTOBUF_PROTOCOL`]).
     Protobuf,
 }
 
 impl Framing {
-    fn batch(self) -> usize {
-        match self {
-            Self::Json { batch } => batch,
-            Self::Protobuf => 1,
+    /// Whether a frame may carry several responses.
+    fn batched(self) -> bool {
+        matches!(self, Self::Json { batched: true })
+    }
+
+    /// One response as a frame: an event's shared encoding, or one made now.
+    fn frame(self, outgoing: &Outgoing) -> Message {
+        match (self, outgoing) {
+            (Self::Protobuf, Outgoing::Event(event)) => Message::Binary(event.protobuf().clone()),
+            (Self::Protobuf, Outgoing::Message(message)) => {
+                Message::Binary(Bytes::from(message.encode_to_vec()))
+            }
+            (Self::Json { batched: true }, outgoing) => {
+                let mut batch = Batch::new();
+                batch.push(&json_of(outgoing));
+                batch.finish()
+            }
+            (Self::Json { batched: false }, outgoing) => text(json_of(outgoing)),
         }
     }
 
-    /// The responses as one frame.
-    fn frame(self, responses: &[SubscribeResponse]) -> Message {
-        match (self, responses) {
-            (Self::Protobuf, [response]) => Message::Binary(response.encode_to_vec().into()),
-            (Self::Protobuf, _) => Message::Binary(Default::default()),
-            (Self::Json { batch }, responses) => to_frames(responses, batch > 1),
-        }
+    /// An error response as a frame.
+    fn error(self, code: &str, message: String) -> Message {
+        self.frame(&Outgoing::Message(Box::new(error_response(code, message))))
     }
 
     /// A client's frame as a request, or a metrics reason and a message for the client.
@@ -191,29 +224,6 @@ impl Framing {
     }
 }
 
-fn to_frame(response: &SubscribeResponse) -> Message {
-    match serde_json::to_string(response) {
-        Ok(json) => Message::Text(Utf8Bytes::from(json)),
-        // Serialising a generated message cannot fail; be loud if it ever does.
-        Err(error) => Message::Text(Utf8Bytes::from(format!(
-            r#"{{"error":{{"code":"INTERNAL","message":"cannot encode a response: {error}"}}}}"#
-        ))),
-    }
-}
-
-/// The responses as one frame: a lone object, or (batching) a JSON array of them.
-fn to_frames(responses: &[SubscribeResponse], batched: bool) -> Message {
-    match responses {
-        [response] if !batched => to_frame(response),
-        responses => match serde_json::to_string(responses) {
-            Ok(json) => Message::Text(Utf8Bytes::from(json)),
-            Err(error) => Message::Text(Utf8Bytes::from(format!(
-                r#"[{{"error":{{"code":"INTERNAL","message":"cannot encode responses: {error}"}}}}]"#
-            ))),
-        },
-    }
-}
-
 fn error_response(code: &str, message: String) -> SubscribeResponse {
     SubscribeResponse {
         kind: Some(Kind::Error(StreamError {
@@ -221,6 +231,101 @@ fn error_response(code: &str, message: String) -> SubscribeResponse {
             message,
         })),
     }
+}
+
+/// A response in the proto3 JSON mapping: an event's shared encoding, or one made now.
+pub(crate) fn json_of(outgoing: &Outgoing) -> Bytes {
+    match outgoing {
+        Outgoing::Event(event) => event.json().clone(),
+        Outgoing::Message(message) => json_message(message),
+    }
+}
+
+fn json_message(message: &SubscribeResponse) -> Bytes {
+    match serde_json::to_vec(message) {
+        Ok(json) => Bytes::from(json),
+        // Serialising a generated message cannot fail; be loud if it ever does.
+        Err(error) => Bytes::from(format!(
+            r#"{{"error":{{"code":"INTERNAL","message":"cannot encode a response: {error}"}}}}"#
+        )),
+    }
+}
+
+fn text(json: Bytes) -> Message {
+    match Utf8Bytes::try_from(json) {
+        Ok(text) => Message::Text(text),
+        Err(_) => Message::Text(Utf8Bytes::from_static(
+            r#"{"error":{"code":"INTERNAL","message":"a response was not UTF-8"}}"#,
+        )),
+    }
+}
+
+/// A JSON array assembled from shared pieces.
+struct Batch {
+    frame: BytesMut,
+    count: usize,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Self {
+            frame: BytesMut::new(),
+            count: 0,
+        }
+    }
+
+    fn push(&mut self, piece: &[u8]) {
+        self.frame.put_u8(if self.count == 0 { b'[' } else { b',' });
+        self.frame.put_slice(piece);
+        self.count += 1;
+    }
+
+    fn is_full(&self) -> bool {
+        self.count >= MAX_BATCH || self.frame.len() >= MAX_BATCH_BYTES
+    }
+
+    fn finish(mut self) -> Message {
+        if self.count == 0 {
+            self.frame.put_u8(b'[');
+        }
+        self.frame.put_u8(b']');
+        text(self.frame.freeze())
+    }
+}
+
+/// A connection's re-subscribe budget (a token bucket).
+struct Resubscribes {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Resubscribes {
+    fn new() -> Self {
+        Self {
+            tokens: RESUBSCRIBE_BURST,
+            at: Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * RESUBSCRIBES_PER_SECOND;
+        self.tokens = (self.tokens + refill).min(RESUBSCRIBE_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What the loop does next.
+enum Action {
+    Send(Message),
+    Close(u16, &'static str),
+    Stop,
 }
 
 /// Serves one socket until the peer leaves, goes silent, or the gateway stops, in `framing`.
@@ -231,69 +336,110 @@ where
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let batch = framing.batch();
+    let endpoint = Transport::Websocket.name();
+    let error_frame = |code: &str, message: String| framing.error(code, message);
+    // This connection's own token: shutdown reaches it without every socket polling one.
+    let shutdown = state.shutdown.child_token();
     let mut subscription: Option<Subscription> = None;
+    let mut resubscribes = Resubscribes::new();
+    let mut ended: Option<Ended> = None;
     let mut ping = tokio::time::interval(state.ping_interval);
     ping.reset();
     let mut last_heard = Instant::now();
     let silent_limit = state.ping_interval * 3;
 
     loop {
-        let outgoing = tokio::select! {
-            () = state.shutdown.cancelled() => {
-                let _ = sink.send(Message::Close(Some(CloseFrame {
-                    code: GOING_AWAY,
-                    reason: Utf8Bytes::from_static("gateway is shutting down"),
-                }))).await;
-                break;
-            }
-            incoming = stream.next() => {
-                last_heard = Instant::now();
-                match incoming {
-                    None | Some(Ok(Message::Close(_))) => break,
-                    Some(Err(error)) => {
-                        tracing::debug!(%error, "websocket read failed");
-                        break;
-                    }
-                    Some(Ok(frame @ (Message::Text(_) | Message::Binary(_)))) => {
-                        match subscribe(&state, framing, &frame).await {
-                            Ok(new) => {
-                                // Replacing the subscription drops the old one at once.
-                                subscription = Some(new);
-                                continue;
-                            }
-                            Err(message) => {
-                                framing.frame(&[error_response("INVALID_ARGUMENT", message)])
-                            }
-                        }
-                    }
-                    // axum answers pings itself; either way the peer is alive.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+        let action = if let Some(why) = ended.take() {
+            match why {
+                Ended::ShuttingDown => Action::Close(GOING_AWAY, "gateway is shutting down"),
+                Ended::TooSlow => Action::Close(
+                    POLICY_VIOLATION,
+                    "subscriber fell behind (slow-client policy DISCONNECT)",
+                ),
+                Ended::ReplayUnavailable(message) => {
+                    subscription = None;
+                    Action::Send(error_frame("UNAVAILABLE", message))
                 }
             }
-            response = next_response(&mut subscription) => match response {
-                Some(response) => {
-                    let mut responses = vec![response];
-                    // Batching: take whatever else is ready now, without waiting for more.
-                    while responses.len() < batch {
-                        match subscription.as_mut().and_then(|s| s.next().now_or_never()) {
-                            Some(Some(response)) => responses.push(response),
-                            _ => break,
+        } else {
+            tokio::select! {
+                () = shutdown.cancelled() => Action::Close(GOING_AWAY, "gateway is shutting down"),
+                incoming = stream.next() => {
+                    last_heard = Instant::now();
+                    match incoming {
+                        None | Some(Ok(Message::Close(_))) => Action::Stop,
+                        Some(Err(error)) => {
+                            tracing::debug!(%error, "websocket read failed");
+                            Action::Stop
                         }
+                        Some(Ok(frame @ (Message::Text(_) | Message::Binary(_)))) => {
+                            if !resubscribes.allow() {
+                                state.metrics.refuse(endpoint, "resubscribe_rate_limited");
+                                Action::Send(error_frame(
+                                    "RESOURCE_EXHAUSTED",
+                                    format!("too many subscribe requests: at most {RESUBSCRIBE_BURST} at once, then {RESUBSCRIBES_PER_SECOND} per second"),
+                                ))
+                            } else {
+                                match subscribe(&state, framing, &frame).await {
+                                    Ok(new) => {
+                                        // Replacing the subscription drops the old one at once.
+                                        subscription = Some(new);
+                                        continue;
+                                    }
+                                    Err((code, message)) => Action::Send(error_frame(code, message)),
+                                }
+                            }
+                        }
+                        // axum answers pings itself; either way the peer is alive.
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     }
-                    framing.frame(&responses)
                 }
-                None => break,
-            },
-            _ = ping.tick() => {
-                if last_heard.elapsed() > silent_limit {
-                    tracing::debug!("websocket peer went silent; closing");
-                    break;
+                next = next_outgoing(&mut subscription) => match next {
+                    Err(why) => {
+                        ended = Some(why);
+                        continue;
+                    }
+                    Ok(first) if !framing.batched() => Action::Send(framing.frame(&first)),
+                    Ok(first) => {
+                        let mut batch = Batch::new();
+                        batch.push(&json_of(&first));
+                        // Take whatever else is ready now, without waiting for more.
+                        while !batch.is_full() {
+                            match subscription.as_mut().and_then(Subscription::try_next) {
+                                Some(Ok(next)) => batch.push(&json_of(&next)),
+                                Some(Err(why)) => {
+                                    ended = Some(why);
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        Action::Send(batch.finish())
+                    }
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > silent_limit {
+                        tracing::debug!("websocket peer went silent; closing");
+                        Action::Stop
+                    } else {
+                        Action::Send(Message::Ping(Default::default()))
+                    }
                 }
-                Message::Ping(Default::default())
             }
         };
-        // A peer that stops reading stalls only this loop; its subscription lags and is told.
+        let outgoing = match action {
+            Action::Send(message) => message,
+            Action::Close(code, reason) => {
+                let close = Message::Close(Some(CloseFrame {
+                    code,
+                    reason: Utf8Bytes::from_static(reason),
+                }));
+                let _ = tokio::time::timeout(silent_limit, sink.send(close)).await;
+                break;
+            }
+            Action::Stop => break,
+        };
+        // A peer that stops reading stalls only this loop; its queue's policy acts.
         match tokio::time::timeout(silent_limit, sink.send(outgoing)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) | Err(_) => break,
@@ -301,31 +447,36 @@ where
     }
 }
 
-async fn next_response(subscription: &mut Option<Subscription>) -> Option<SubscribeResponse> {
+async fn next_outgoing(subscription: &mut Option<Subscription>) -> Result<Outgoing, Ended> {
     match subscription {
         Some(subscription) => subscription.next().await,
         None => std::future::pending().await,
     }
 }
 
-/// Subscribes as `frame` asks, or says what is wrong (counted).
+/// Reads a frame as a request and subscribes, or says what is wrong (a status code and a
+/// message; counted).
 async fn subscribe(
     state: &WebSocketState,
     framing: Framing,
     frame: &Message,
-) -> Result<Subscription, String> {
+) -> Result<Subscription, (&'static str, String)> {
     let request = framing.request(frame).map_err(|(reason, message)| {
         state.metrics.refuse(Transport::Websocket.name(), reason);
-        message
+        ("INVALID_ARGUMENT", message)
     })?;
-    let filter = state
-        .subscriptions
-        .filter(&request, Transport::Websocket)
-        .await
-        .map_err(|status| status.message().to_owned())?;
-    Ok(state
+    state
         .hub
-        .subscribe(filter, &request.resume_from, Transport::Websocket))
+        .subscribe(&request, Transport::Websocket)
+        .await
+        .map_err(|error| {
+            let code = if error.is_unavailable() {
+                "UNAVAILABLE"
+            } else {
+                "INVALID_ARGUMENT"
+            };
+            (code, error.to_string())
+        })
 }
 
 /// Parses a text frame into a request, or a metrics reason and a message for the client.
@@ -345,12 +496,14 @@ mod tests {
     #[test]
     fn requests_parse_in_the_proto3_json_mapping() {
         let request = parse_request(
-            r#"{"topics":["server_logs"],"logLevels":["LOG_LEVEL_ERROR"],"resumeFrom":[{"topic":"server_logs","partition":1,"offset":"42"}],"filter":"log_entry.service == 'api'"}"#,
+            r#"{"topics":["server_logs"],"logLevels":["LOG_LEVEL_ERROR"],"resumeFrom":[{"topic":"server_logs","partition":1,"offset":"42"}],"slowClientPolicy":"SLOW_CLIENT_POLICY_SAMPLE","sampleInterval":"0.5s","startAt":{"last":"300s"},"filter":"log_entry.service == 'api'"}"#,
         )
         .expect("valid");
         assert_eq!(request.topics, vec!["server_logs"]);
         assert_eq!(request.log_levels, vec![4]);
         assert_eq!(request.resume_from[0].offset, 42);
+        assert_eq!(request.slow_client_policy, 4);
+        assert!(request.start_at.is_some() && request.sample_interval.is_some());
         assert_eq!(request.filter, "log_entry.service == 'api'");
         assert!(parse_request("{}").is_ok());
     }
@@ -376,7 +529,7 @@ mod tests {
         };
         let binary = Message::Binary(request.encode_to_vec().into());
         assert_eq!(Framing::Protobuf.request(&binary), Ok(request.clone()));
-        let json = Framing::Json { batch: 1 };
+        let json = Framing::Json { batched: false };
         assert_eq!(json.request(&binary).map_err(|e| e.0), Err("binary_frame"));
         let text = Message::Text(Utf8Bytes::from_static("{}"));
         assert_eq!(
@@ -391,8 +544,31 @@ mod tests {
         // A response is one binary frame of its Protobuf encoding.
         let response = error_response("INVALID_ARGUMENT", "no".into());
         assert_eq!(
-            Framing::Protobuf.frame(std::slice::from_ref(&response)),
+            Framing::Protobuf.error("INVALID_ARGUMENT", "no".into()),
             Message::Binary(response.encode_to_vec().into())
         );
+    }
+
+    #[test]
+    fn batches_are_json_arrays_of_the_pieces() {
+        let mut batch = Batch::new();
+        batch.push(br#"{"a":1}"#);
+        batch.push(br#"{"b":2}"#);
+        let Message::Text(text) = batch.finish() else {
+            panic!("a text frame")
+        };
+        assert_eq!(text.as_str(), r#"[{"a":1},{"b":2}]"#);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resubscribes_are_rate_limited() {
+        let mut budget = Resubscribes::new();
+        for _ in 0..10 {
+            assert!(budget.allow());
+        }
+        assert!(!budget.allow());
+        tokio::time::advance(Duration::from_millis(500)).await;
+        assert!(budget.allow());
+        assert!(!budget.allow());
     }
 }

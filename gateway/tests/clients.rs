@@ -292,7 +292,21 @@ async fn sse_refuses_bad_requests_saying_why() {
     let gateway = Gateway::start(&["--subscribe-token", "s3cret"]).await;
     let response = get(&client, &gateway, "topics=server_logs", &[]).await;
     assert_eq!(response.status(), 401);
+    // Never in the URL, where logs keep it: in a header, or a first-party cookie.
     let response = get(&client, &gateway, "topics=server_logs&token=s3cret", &[]).await;
+    assert_eq!(response.status(), 400);
+    assert!(
+        body_text(response)
+            .await
+            .contains("not accepted in the URL")
+    );
+    let response = get(
+        &client,
+        &gateway,
+        "topics=server_logs",
+        &[("cookie", "theme=dark; streamweaver_token=s3cret")],
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let response = get(
         &client,

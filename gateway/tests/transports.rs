@@ -230,6 +230,19 @@ async fn a_subscriber_that_stops_reading_slows_nobody_and_is_told_what_it_missed
             .iter()
             .any(|p| p.topic == "stock_trades" && p.offset >= start - 1)
     );
+    // Exactly what was skipped: one run of offsets of the one partition.
+    let [missed] = gap.missed.as_slice() else {
+        panic!("one partition missed: {gap:?}")
+    };
+    assert_eq!(
+        (missed.topic.as_str(), missed.partition),
+        ("stock_trades", 0)
+    );
+    assert_eq!(
+        gap.missed_events,
+        (missed.last_offset - missed.first_offset + 1) as u64
+    );
+    assert_eq!(gap.last_positions[0].offset, missed.first_offset - 1);
     assert!(
         gateway
             .metrics()
@@ -534,5 +547,122 @@ async fn websocket_batch_subprotocol_sends_arrays_of_responses_in_order() {
         "in order, none lost"
     );
     assert!(frames < 100, "500 events came in {frames} frames");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_grpc_streams_with_unavailable_and_websockets_with_going_away() {
+    let gateway = Gateway::start(&[]).await;
+    let mut client = StreamServiceClient::connect(gateway.url())
+        .await
+        .expect("connect");
+    let mut stream = client
+        .subscribe(SubscribeRequest::default())
+        .await
+        .expect("subscribe")
+        .into_inner();
+    let mut socket = websocket(&gateway, ORIGIN).await.expect("connect");
+    send_json(&mut socket, "{}").await;
+    gateway
+        .wait_for_metric(r#"gateway_subscribers{transport="websocket"}"#, 1.0)
+        .await;
+
+    gateway.begin_stop();
+    let status = tokio::time::timeout(WITHIN, stream.message())
+        .await
+        .expect("ends in time")
+        .expect_err("ends with a status");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(status.message(), "gateway is shutting down");
+    assert_eq!(close_code(&mut socket).await, 1001);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn oversize_and_overlong_subscribe_requests_are_refused_clearly_and_counted() {
+    let gateway = Gateway::start(&[]).await;
+    let mut client = StreamServiceClient::connect(gateway.url())
+        .await
+        .expect("connect");
+    let status = client
+        .subscribe(SubscribeRequest {
+            symbols: vec!["S".repeat(1_000); 100],
+            ..Default::default()
+        })
+        .await
+        .expect_err("oversize");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert!(
+        status.message().contains("at most 65536 bytes"),
+        "{}",
+        status.message()
+    );
+    let position = streamweaver_proto::v1::Position {
+        topic: "stock_trades".into(),
+        partition: 0,
+        offset: 1,
+    };
+    let status = client
+        .subscribe(SubscribeRequest {
+            resume_from: vec![position; 1_025],
+            ..Default::default()
+        })
+        .await
+        .expect_err("too many positions");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("at most 1024"),
+        "{}",
+        status.message()
+    );
+    // The client and the gateway carry on.
+    let mut stream = client
+        .subscribe(SubscribeRequest::default())
+        .await
+        .expect("subscribe")
+        .into_inner();
+    gateway.publish(vec![trade(0, "A")]).await.expect("publish");
+    let response = tokio::time::timeout(WITHIN, stream.message())
+        .await
+        .expect("in time")
+        .expect("ok")
+        .expect("a message");
+    assert!(matches!(response.kind, Some(Kind::Event(_))));
+
+    let metrics = gateway.metrics().await;
+    for line in [
+        r#"gateway_refused_total{endpoint="grpc",reason="request_too_large"} 1"#,
+        r#"gateway_refused_total{endpoint="grpc",reason="too_many_positions"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+    drop(stream);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn websocket_resubscribes_are_rate_limited() {
+    let gateway = Gateway::start(&[]).await;
+    let mut socket = websocket(&gateway, ORIGIN).await.expect("connect");
+    for _ in 0..12 {
+        send_json(&mut socket, r#"{"topics":["stock_trades"]}"#).await;
+    }
+    let mut limited = 0;
+    while limited < 2 {
+        match next_response(&mut socket).await.kind {
+            Some(Kind::Error(error)) => {
+                assert_eq!(error.code, "RESOURCE_EXHAUSTED");
+                assert!(error.message.contains("too many subscribe requests"));
+                limited += 1;
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+    // The last subscription that was allowed holds.
+    gateway.publish(vec![trade(0, "A")]).await.expect("publish");
+    assert_eq!(next_event(&mut socket).await.offset, 0);
+    assert!(gateway.metrics().await.contains(
+        r#"gateway_refused_total{endpoint="websocket",reason="resubscribe_rate_limited"} 2"#
+    ));
     gateway.stop().await;
 }

@@ -1,99 +1,197 @@
-/** ServerLogsPanel: a live tail of `server_logs`, newest first, with a level filter. */
-import { memo } from "react";
-import { formatClock, formatMs } from "../format";
-import { LEVELS, type ErrorRate, type LevelName, type LogRow } from "../state/logs";
+/**
+ * ServerLogsPanel: a live tail of `server_logs`, newest first, that can be read: it pauses
+ * (button, pointer, keyboard focus, scrolling down), narrows by level and service at the
+ * gateway and by text on the page, and opens any line in full. It owns its filters and its
+ * subscription.
+ */
+import { memo, useCallback, useMemo, useState } from "react";
+import { formatClock, formatDateTime, formatMs, formatRate, UNKNOWN } from "../format";
+import { logsRequest } from "../requests";
+import { LEVELS, type LevelName, type LogRow, type LogsFilter } from "../state/logs";
+import type { LogsPanelView } from "../state/store";
+import { parseNames } from "../state/search";
+import { LiveListBody, RowOrigin } from "./LiveListBody";
+import { NamesField, PauseButton, SearchField, useSeenNames } from "./LiveListControls";
+import { Panel, PanelFigure, type PanelProps } from "./Panel";
+import { useLiveList } from "./useLiveList";
+import { useStream } from "./useStream";
 
-const Line = memo(function Line({ line }: { line: LogRow }) {
+/** Below this list width a line takes two rows: time, level, service; then the message. */
+const NARROW_LIST_PX = 520;
+const rowHeight = (width: number): number => (width > 0 && width < NARROW_LIST_PX ? 40 : 24);
+
+const Line = memo(function Line({ line, onOpen }: { line: LogRow; onOpen: (line: LogRow) => void }) {
+  const text = line.message.includes(line.endpoint) ? line.message : `${line.endpoint} ${line.message}`;
   return (
-    <li className={`log level-${line.level}`} data-testid="log-row" data-level={line.level} data-seq={line.seq}>
+    <button
+      type="button"
+      className={`log level-${line.level}`}
+      data-testid="log-row"
+      data-level={line.level}
+      data-seq={line.seq}
+      onClick={() => onOpen(line)}
+    >
       <span className="time">{formatClock(line.timeMs)}</span>
       <span className="level">{line.level}</span>
-      <span className="service" title={line.host}>
-        {line.service}
-      </span>
-      <span className="message">
-        {line.endpoint ? <span className="endpoint">{line.endpoint} </span> : null}
-        {line.statusCode ? <span className="status-code">{line.statusCode} </span> : null}
-        {line.message}
-      </span>
+      <span className="service">{line.service}</span>
       <span className="num latency">{line.latencyMs ? formatMs(line.latencyMs) : ""}</span>
-    </li>
+      <span className="message">
+        {line.statusCode ? <span className="status-code">{line.statusCode} </span> : null}
+        {text}
+      </span>
+    </button>
   );
 });
 
-interface Props {
-  lines: readonly LogRow[];
-  levels: ReadonlySet<LevelName>;
-  errorRate: ErrorRate;
-  eps: string;
-  /** Lines the server sent although the filter excludes them (dropped here). */
-  filteredOut: number;
-  onToggleLevel: (level: LevelName, on: boolean) => void;
-}
-
-export function ServerLogsPanel({ lines, levels, errorRate, eps, filteredOut, onToggleLevel }: Props) {
+function LogDetail({ line }: { line: LogRow }) {
   return (
-    <section
-      className="panel"
-      data-testid="panel-server-logs"
-      data-client-filtered={filteredOut}
-      aria-labelledby="logs-title"
-    >
-      <header className="panel-head">
-        <h2 id="logs-title">Server logs</h2>
-        <span className="panel-meta">
-          {levels.size === LEVELS.length ? (
-            <span
-              className={`error-rate ${errorRate.percent >= 5 ? "hot" : ""}`}
-              data-testid="error-rate"
-              title={`${errorRate.errors} ERROR of ${errorRate.lines} lines received in the last 10 s`}
-            >
-              errors {errorRate.percent.toFixed(1)}%
-            </span>
-          ) : (
-            // With some levels filtered out at the server, a rate over what arrives would mislead.
-            <span
-              className="error-rate"
-              data-testid="error-rate"
-              title="The error rate needs every level; select all levels to see it"
-            >
-              errors –
-            </span>
-          )}{" "}
-          · {eps}/s
-        </span>
-      </header>
-      <fieldset className="level-filter">
-        <legend>Levels</legend>
-        {LEVELS.map((level) => {
-          const checked = levels.has(level);
-          const onlyOne = checked && levels.size === 1;
-          return (
-            <label key={level} className={`toggle level-${level}`}>
-              <input
-                type="checkbox"
-                data-testid={`level-filter-${level}`}
-                checked={checked}
-                disabled={onlyOne}
-                title={onlyOne ? "At least one level stays selected" : undefined}
-                onChange={(e) => onToggleLevel(level, e.currentTarget.checked)}
-              />
-              {level}
-            </label>
-          );
-        })}
-      </fieldset>
-      <div className="panel-body">
-        {lines.length === 0 ? (
-          <p className="empty">Waiting for log lines…</p>
-        ) : (
-          <ul className="logs">
-            {lines.map((line) => (
-              <Line key={line.seq} line={line} />
-            ))}
-          </ul>
-        )}
-      </div>
-    </section>
+    <dl className="detail" data-testid="log-detail">
+      <dt>Message</dt>
+      <dd className="detail-text">{line.message || UNKNOWN}</dd>
+      <dt>Time</dt>
+      <dd className="num">{formatDateTime(line.timeMs)}</dd>
+      <dt>Level</dt>
+      <dd className={`level-${line.level}`}>
+        <span className="level">{line.level}</span>
+      </dd>
+      <dt>Service</dt>
+      <dd>{line.service || UNKNOWN}</dd>
+      <dt>Host</dt>
+      <dd>{line.host || UNKNOWN}</dd>
+      <dt>Endpoint</dt>
+      <dd>{line.endpoint || UNKNOWN}</dd>
+      <dt>Status</dt>
+      <dd className="num">{line.statusCode || UNKNOWN}</dd>
+      <dt>Latency</dt>
+      <dd className="num">{line.latencyMs ? formatMs(line.latencyMs) : UNKNOWN}</dd>
+      <dt>Log id</dt>
+      <dd className="mono">{line.logId || UNKNOWN}</dd>
+      <dt>Trace id</dt>
+      <dd className="mono">{line.traceId || UNKNOWN}</dd>
+      <RowOrigin topic="server_logs" row={line} />
+    </dl>
   );
 }
+
+export const ServerLogsPanel = memo(function ServerLogsPanel({
+  live,
+  data,
+  transport,
+  heartbeatMs,
+  hiddenOnNarrow,
+}: PanelProps<LogsPanelView>) {
+  const [filter, setFilter] = useState<LogsFilter>(() => ({ levels: new Set(LEVELS), services: [] }));
+  const request = useMemo(() => logsRequest(filter), [filter]);
+  useStream(live, "logs", transport, request, heartbeatMs);
+
+  const applyFilter = useCallback(
+    (next: LogsFilter) => {
+      live.setLogsFilter(next); // hide excluded lines at once, before the gateway applies it
+      setFilter(next);
+    },
+    [live],
+  );
+  const onToggleLevel = (level: LevelName, on: boolean): void => {
+    const levels = new Set(filter.levels);
+    if (on) levels.add(level);
+    else levels.delete(level);
+    if (levels.size === 0) return; // at least one level stays selected
+    applyFilter({ ...filter, levels });
+  };
+  const servicesText = filter.services.join(", ");
+  const onServices = useCallback(
+    (text: string) => applyFilter({ ...filter, services: parseNames(text) }),
+    [applyFilter, filter],
+  );
+
+  const keep = useCallback(
+    (row: LogRow) =>
+      (row.level === "UNSPECIFIED" || filter.levels.has(row.level)) &&
+      (filter.services.length === 0 || filter.services.includes(row.service)),
+    [filter],
+  );
+  const list = useLiveList(data.rows, data.oldestSeq, keep);
+  const services = useSeenNames(data.rows, (row) => row.service);
+
+  const stale = data.stale;
+  const allLevels = filter.levels.size === LEVELS.length;
+  const rate = data.errorRate;
+  const errorRate = stale || !allLevels || Number.isNaN(rate.percent) ? UNKNOWN : `${rate.percent.toFixed(1)}%`;
+  return (
+    <Panel
+      id="logs"
+      title="Server logs"
+      className="panel-logs"
+      testId="panel-server-logs"
+      stale={stale}
+      hiddenOnNarrow={hiddenOnNarrow}
+      extraData={{ "client-filtered": data.filteredOut }}
+      figures={
+        <>
+          <PanelFigure
+            label={allLevels ? "errors, last 10 s" : "errors (needs every level)"}
+            value={errorRate}
+            testId="error-rate"
+            hot={!stale && allLevels && rate.percent >= 5}
+          />
+          <PanelFigure label="lines/s" value={stale ? UNKNOWN : formatRate(data.eps)} />
+        </>
+      }
+    >
+      <div className="toolbar">
+        <SearchField
+          label="Search"
+          value={list.query}
+          onChange={list.setQuery}
+          placeholder="words"
+          testId="search-logs"
+        />
+        <NamesField
+          label="Services"
+          applied={servicesText}
+          onApply={onServices}
+          placeholder="all"
+          suggestions={services}
+          testId="service-filter"
+        />
+        <fieldset className="level-filter">
+          <legend>Levels</legend>
+          {LEVELS.map((level) => {
+            const checked = filter.levels.has(level);
+            const onlyOne = checked && filter.levels.size === 1;
+            return (
+              <label key={level} className={`toggle level-${level}`}>
+                <input
+                  type="checkbox"
+                  data-testid={`level-filter-${level}`}
+                  checked={checked}
+                  disabled={onlyOne}
+                  aria-describedby={onlyOne ? "logs-one-level" : undefined}
+                  onChange={(e) => onToggleLevel(level, e.currentTarget.checked)}
+                />
+                {level}
+              </label>
+            );
+          })}
+          <span id="logs-one-level" className="visually-hidden">
+            At least one level stays selected
+          </span>
+        </fieldset>
+        <PauseButton list={list} what="logs" testId="pause-logs" />
+      </div>
+      <LiveListBody
+        list={list}
+        stale={stale}
+        noun="lines"
+        label="Log lines"
+        testIds={{ status: "logs-status", list: "log-list", dialog: "log-dialog" }}
+        rowHeight={rowHeight}
+        renderRow={(line, open) => <Line line={line} onOpen={open} />}
+        detail={(line) => ({
+          title: `${line.level} · ${line.service} · ${formatClock(line.timeMs)}`,
+          body: <LogDetail line={line} />,
+        })}
+      />
+    </Panel>
+  );
+});

@@ -1,5 +1,9 @@
-/** A tiny inline SVG line of recent prices. */
+/**
+ * A tiny inline SVG line of recent prices: a glance, not a chart (the chart is a click away).
+ * It stretches to the width of its cell; the line keeps its thickness.
+ */
 import { memo } from "react";
+import { formatPrice } from "../format";
 
 interface Props {
   values: readonly number[];
@@ -7,9 +11,9 @@ interface Props {
   height?: number;
 }
 
-export const Sparkline = memo(function Sparkline({ values, width = 100, height = 24 }: Props) {
+export const Sparkline = memo(function Sparkline({ values, width = 88, height = 22 }: Props) {
   if (values.length < 2) {
-    return <svg className="sparkline" width={width} height={height} aria-hidden="true" />;
+    return <svg className="sparkline" width="100%" height={height} aria-hidden="true" />;
   }
   let min = Infinity;
   let max = -Infinity;
@@ -28,13 +32,14 @@ export const Sparkline = memo(function Sparkline({ values, width = 100, height =
   return (
     <svg
       className={`sparkline ${trend}`}
-      width={width}
+      width="100%"
       height={height}
       viewBox={`0 0 ${width} ${height}`}
+      preserveAspectRatio="none"
       role="img"
-      aria-label={`recent prices from ${first.toFixed(2)} to ${last.toFixed(2)}`}
+      aria-label={`last minute from ${formatPrice(first)} to ${formatPrice(last)}`}
     >
-      <polyline points={points} fill="none" strokeWidth="1.5" strokeLinejoin="round" />
+      <polyline points={points} fill="none" strokeWidth="1.5" strokeLinejoin="round" vectorEffect="non-scaling-stroke" />
     </svg>
   );
 });

@@ -1,12 +1,15 @@
 /**
- * The social feed: newest posts first (at most `maxPosts`) and the top hashtags among the last
- * `hashtagWindow` posts. Both are bounded, whatever the rate of posts.
+ * The social feed: the newest `maxPosts` posts that pass the author filter (also applied by the
+ * gateway), newest first, and the top hashtags among the last `hashtagWindow` posts received.
+ * Both are bounded, whatever the rate of posts.
  */
 import type { SocialPost } from "../gen/streamweaver/v1/events_pb";
+import type { Arrival } from "./arrival";
+import { Ring } from "./ring";
 import { timestampMs } from "./time";
 
 export interface PostRow {
-  /** Client-side sequence number: a unique React key even if the server repeats a post. */
+  /** Consecutive per stored post: a unique React key, and how pausing counts new posts. */
   readonly seq: number;
   readonly postId: string;
   readonly author: string;
@@ -15,6 +18,11 @@ export interface PostRow {
   readonly likes: number;
   readonly reposts: number;
   readonly timeMs: number | undefined;
+  readonly partition: number;
+  readonly offset: string;
+  readonly replayed: boolean;
+  /** Lower-cased searchable text: author, text, hashtags. */
+  readonly haystack: string;
 }
 
 export interface HashtagCount {
@@ -28,43 +36,73 @@ export interface FeedOptions {
   topHashtags: number;
 }
 
-export const DEFAULT_FEED_OPTIONS: FeedOptions = { maxPosts: 30, hashtagWindow: 300, topHashtags: 10 };
+export const DEFAULT_FEED_OPTIONS: FeedOptions = { maxPosts: 1_000, hashtagWindow: 300, topHashtags: 10 };
+
+/** Hashtags are compared without `#` and case. */
+export function normaliseTag(tag: string): string {
+  return tag.replace(/^#/, "").toLowerCase();
+}
 
 export class FeedState {
-  private posts: readonly PostRow[] = [];
+  private readonly ring: Ring<PostRow>;
   private seq = 0;
+  private authors: ReadonlySet<string> = new Set();
   /** Hashtags of the last `hashtagWindow` posts, oldest first, and their counts. */
   private readonly window: (readonly string[])[] = [];
   private readonly counts = new Map<string, number>();
   private topCache: readonly HashtagCount[] | undefined;
+  /** Posts received that the author filter excludes (in flight before a change reached the server). */
+  filteredOut = 0;
 
-  constructor(private readonly options: FeedOptions = DEFAULT_FEED_OPTIONS) {}
+  constructor(private readonly options: FeedOptions = DEFAULT_FEED_OPTIONS) {
+    this.ring = new Ring(options.maxPosts);
+  }
 
-  apply(posts: readonly SocialPost[]): void {
-    if (posts.length === 0) return;
-    for (const p of posts) this.count(p.hashtags);
-    const fresh = posts
-      .slice(-this.options.maxPosts)
-      .reverse()
-      .map(
-        (p): PostRow => ({
-          seq: ++this.seq,
-          postId: p.postId,
-          author: p.author,
-          text: p.text,
-          hashtags: p.hashtags.slice(0, 12),
-          likes: p.likes,
-          reposts: p.reposts,
-          timeMs: timestampMs(p.timestamp),
-        }),
-      );
-    this.posts = [...fresh, ...this.posts].slice(0, this.options.maxPosts);
+  /** Only posts by these authors (empty: everyone); posts held by others disappear at once. */
+  setAuthors(authors: readonly string[]): void {
+    this.authors = new Set(authors);
+    this.ring.retain((p) => this.shows(p.author));
+  }
+
+  apply(arrivals: readonly Arrival<SocialPost>[]): void {
+    if (arrivals.length === 0) return;
+    for (const a of arrivals) {
+      const p = a.payload;
+      if (!this.shows(p.author)) {
+        this.filteredOut++;
+        continue;
+      }
+      this.count(p.hashtags);
+      const hashtags = p.hashtags.slice(0, 12);
+      this.ring.push({
+        seq: ++this.seq,
+        postId: p.postId,
+        author: p.author,
+        text: p.text,
+        hashtags,
+        likes: p.likes,
+        reposts: p.reposts,
+        timeMs: timestampMs(p.timestamp) ?? a.producedMs,
+        partition: a.partition,
+        offset: a.offset.toString(),
+        replayed: a.replayed,
+        haystack: [`@${p.author}`, p.text, ...hashtags.map((t) => `#${normaliseTag(t)}`)]
+          .join("\n")
+          .toLowerCase(),
+      });
+    }
     this.topCache = undefined;
   }
 
-  /** Newest first. */
+  /** Newest first; the same array until a post arrives or the filter changes. */
   list(): readonly PostRow[] {
-    return this.posts;
+    return this.ring.newestFirst();
+  }
+
+  /** The `seq` of the oldest post held (see `pause.ts`). */
+  oldestSeq(): number | undefined {
+    const rows = this.ring.newestFirst();
+    return rows[rows.length - 1]?.seq;
   }
 
   /** Most used hashtags in the window, most used first (ties by name). */
@@ -81,8 +119,12 @@ export class FeedState {
     return this.counts.size;
   }
 
+  private shows(author: string): boolean {
+    return this.authors.size === 0 || this.authors.has(author);
+  }
+
   private count(tags: readonly string[]): void {
-    const unique = [...new Set(tags.map((t) => t.replace(/^#/, "").toLowerCase()).filter(Boolean))];
+    const unique = [...new Set(tags.map(normaliseTag).filter(Boolean))];
     this.window.push(unique);
     for (const t of unique) this.counts.set(t, (this.counts.get(t) ?? 0) + 1);
     while (this.window.length > this.options.hashtagWindow) {

@@ -1,8 +1,11 @@
 /**
- * The server-log tail: newest first (at most `maxLines`), only the selected levels, and the
- * error rate: the share of ERROR lines among the lines received in the last `rateWindowMs`.
+ * The server-log tail: the newest `maxLines` lines that pass the filters (levels and services,
+ * both also applied by the gateway), newest first, and the error rate: the share of ERROR lines
+ * among the live lines received in the last `rateWindowMs`.
  */
 import { LogLevel, type LogEntry } from "../gen/streamweaver/v1/events_pb";
+import type { Arrival } from "./arrival";
+import { Ring } from "./ring";
 import { timestampMs } from "./time";
 
 export type LevelName = "DEBUG" | "INFO" | "WARN" | "ERROR";
@@ -40,7 +43,17 @@ export function levelsForRequest(selected: ReadonlySet<LevelName>): LogLevel[] {
   return LEVELS.filter((l) => selected.has(l)).map((l) => LEVEL_VALUES[l]);
 }
 
+/** What the log tail is narrowed to at the gateway (and, for lines in flight, here). */
+export interface LogsFilter {
+  readonly levels: ReadonlySet<LevelName>;
+  /** Exact service names; empty means every service. */
+  readonly services: readonly string[];
+}
+
+export const ALL_LOGS: LogsFilter = { levels: new Set(LEVELS), services: [] };
+
 export interface LogRow {
+  /** Consecutive per stored line: a unique React key, and how pausing counts new lines. */
   readonly seq: number;
   readonly level: LevelName | "UNSPECIFIED";
   readonly service: string;
@@ -50,6 +63,13 @@ export interface LogRow {
   readonly statusCode: number;
   readonly latencyMs: number;
   readonly timeMs: number | undefined;
+  readonly logId: string;
+  readonly traceId: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly replayed: boolean;
+  /** Lower-cased searchable text: message, endpoint, service, host, level, status. */
+  readonly haystack: string;
 }
 
 export interface LogsOptions {
@@ -60,52 +80,53 @@ export interface LogsOptions {
 }
 
 export const DEFAULT_LOGS_OPTIONS: LogsOptions = {
-  maxLines: 50,
+  maxLines: 2_000,
   rateWindowMs: 10_000,
   maxRateSamples: 20_000,
 };
 
 export interface ErrorRate {
-  /** Lines in the window. */
+  /** Live lines in the window. */
   readonly lines: number;
   readonly errors: number;
-  /** Percent of ERROR among them; 0 with no lines. */
+  /** Percent of ERROR among them; NaN with no lines. */
   readonly percent: number;
 }
 
 export class LogsState {
-  private lines: readonly LogRow[] = [];
+  private readonly ring: Ring<LogRow>;
   private seq = 0;
-  private selected: ReadonlySet<LevelName> = new Set(LEVELS);
-  /** (arrival time, is error) of recent lines, oldest first, as a ring with a head index. */
+  private filter: LogsFilter = ALL_LOGS;
+  private services: ReadonlySet<string> = new Set();
+  /** (arrival time, is error) of recent live lines, oldest first, as a ring with a head index. */
   private samples: { t: number; error: boolean }[] = [];
   private head = 0;
   private errorsInWindow = 0;
-  /** Lines received that the selected levels exclude: the server should not send them. */
+  /** Lines received that the filters exclude: in flight before a filter change reached the server. */
   filteredOut = 0;
 
-  constructor(private readonly options: LogsOptions = DEFAULT_LOGS_OPTIONS) {}
-
-  /** Changes the selection; lines already shown that it excludes disappear at once. */
-  setLevels(selected: ReadonlySet<LevelName>): void {
-    this.selected = new Set(selected);
-    this.lines = this.lines.filter((l) => this.shows(l.level));
+  constructor(private readonly options: LogsOptions = DEFAULT_LOGS_OPTIONS) {
+    this.ring = new Ring(options.maxLines);
   }
 
-  levels(): ReadonlySet<LevelName> {
-    return this.selected;
+  /** Changes the filters; lines already held that they exclude disappear at once. */
+  setFilter(filter: LogsFilter): void {
+    this.filter = { levels: new Set(filter.levels), services: [...filter.services] };
+    this.services = new Set(filter.services);
+    this.ring.retain((row) => this.shows(row.level, row.service));
   }
 
-  apply(entries: readonly LogEntry[], nowMs: number): void {
-    const fresh: LogRow[] = [];
-    for (const e of entries) {
+  apply(arrivals: readonly Arrival<LogEntry>[], nowMs: number): void {
+    for (const a of arrivals) {
+      const e = a.payload;
       const level = levelName(e.level);
-      this.sample(nowMs, level === "ERROR");
-      if (!this.shows(level)) {
-        this.filteredOut++; // in flight before a filter change reached the server
+      if (!a.replayed) this.sample(nowMs, level === "ERROR");
+      if (!this.shows(level, e.service)) {
+        this.filteredOut++;
         continue;
       }
-      fresh.push({
+      const status = e.statusCode ? String(e.statusCode) : "";
+      this.ring.push({
         seq: ++this.seq,
         level,
         service: e.service,
@@ -114,18 +135,27 @@ export class LogsState {
         endpoint: e.endpoint,
         statusCode: e.statusCode,
         latencyMs: e.latencyMs,
-        timeMs: timestampMs(e.timestamp),
+        timeMs: timestampMs(e.timestamp) ?? a.producedMs,
+        logId: e.logId,
+        traceId: e.traceId,
+        partition: a.partition,
+        offset: a.offset.toString(),
+        replayed: a.replayed,
+        haystack: [e.message, e.endpoint, e.service, e.host, level, status].join("\n").toLowerCase(),
       });
     }
     this.expire(nowMs);
-    if (fresh.length === 0) return;
-    const newest = fresh.slice(-this.options.maxLines).reverse();
-    this.lines = [...newest, ...this.lines].slice(0, this.options.maxLines);
   }
 
-  /** Newest first. */
+  /** Newest first; the same array until a line arrives or the filter changes. */
   list(): readonly LogRow[] {
-    return this.lines;
+    return this.ring.newestFirst();
+  }
+
+  /** The `seq` of the oldest line held (see `pause.ts`). */
+  oldestSeq(): number | undefined {
+    const rows = this.ring.newestFirst();
+    return rows[rows.length - 1]?.seq;
   }
 
   errorRate(nowMs: number): ErrorRate {
@@ -134,12 +164,14 @@ export class LogsState {
     return {
       lines,
       errors: this.errorsInWindow,
-      percent: lines === 0 ? 0 : (this.errorsInWindow / lines) * 100,
+      percent: lines === 0 ? Number.NaN : (this.errorsInWindow / lines) * 100,
     };
   }
 
-  private shows(level: LevelName | "UNSPECIFIED"): boolean {
-    return level === "UNSPECIFIED" ? this.selected.size === LEVELS.length : this.selected.has(level);
+  private shows(level: LevelName | "UNSPECIFIED", service: string): boolean {
+    const levels = this.filter.levels;
+    const levelOk = level === "UNSPECIFIED" ? levels.size === LEVELS.length : levels.has(level);
+    return levelOk && (this.services.size === 0 || this.services.has(service));
   }
 
   private sample(t: number, error: boolean): void {

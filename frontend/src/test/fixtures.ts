@@ -1,5 +1,5 @@
 /** Builders of typed messages for the unit tests. */
-import { create } from "@bufbuild/protobuf";
+import { create, toJsonString } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   EventSchema,
@@ -7,7 +7,13 @@ import {
   TradeSide,
   type Event,
 } from "../gen/streamweaver/v1/events_pb";
-import { SubscribeResponseSchema, type SubscribeResponse } from "../gen/streamweaver/v1/stream_pb";
+import {
+  SubscribeRequestSchema,
+  SubscribeResponseSchema,
+  type SubscribeRequest,
+  type SubscribeResponse,
+} from "../gen/streamweaver/v1/stream_pb";
+import type { Arrival } from "../state/arrival";
 
 let offset = 0n;
 
@@ -49,4 +55,24 @@ export function logEvent(level: LogLevel, producedMs = 1_000, service = "api"): 
 
 export function asResponse(event: Event): SubscribeResponse {
   return create(SubscribeResponseSchema, { kind: { case: "event", value: event } });
+}
+
+/** A payload as the panels receive it (see `state/arrival.ts`). */
+export function arrival<T>(
+  payload: T,
+  at: { offset?: bigint; partition?: number; producedMs?: number; replayed?: boolean; receivedMs?: number } = {},
+): Arrival<T> {
+  return {
+    payload,
+    partition: at.partition ?? 0,
+    offset: at.offset ?? offset++,
+    producedMs: at.producedMs,
+    replayed: at.replayed ?? false,
+    receivedMs: at.receivedMs ?? 0,
+  };
+}
+
+/** Whether two requests are the same message (compared in their JSON form). */
+export function requestsEqual(a: SubscribeRequest, b: SubscribeRequest): boolean {
+  return toJsonString(SubscribeRequestSchema, a) === toJsonString(SubscribeRequestSchema, b);
 }

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { EventSchema } from "../gen/streamweaver/v1/events_pb";
-import { GapNoticeSchema } from "../gen/streamweaver/v1/stream_pb";
+import { GapNoticeSchema, HeartbeatSchema, PositionsResetSchema } from "../gen/streamweaver/v1/stream_pb";
 import { ResumeTracker } from "./resume";
 
 const ev = (topic: string, partition: number, offset: bigint) => create(EventSchema, { topic, partition, offset });
@@ -52,5 +52,38 @@ describe("ResumeTracker", () => {
     r.observeEvent(ev("t", -1, 1n));
     r.observeEvent(ev("t", 0, -1n));
     expect(r.size).toBe(0);
+  });
+});
+
+describe("ResumeTracker and the gateway's position messages", () => {
+  it("moves forward to a heartbeat's positions, including partitions with no event seen", () => {
+    const r = new ResumeTracker();
+    r.observeEvent(ev("server_logs", 0, 50n));
+    r.observeHeartbeat(
+      create(HeartbeatSchema, {
+        positions: [
+          { topic: "server_logs", partition: 0, offset: 900n },
+          { topic: "server_logs", partition: 1, offset: 40n },
+        ],
+      }),
+    );
+    r.observeHeartbeat(create(HeartbeatSchema, { positions: [{ topic: "server_logs", partition: 0, offset: 10n }] }));
+    expect(r.positions().map((p) => [p.partition, p.offset])).toEqual([
+      [0, 900n],
+      [1, 40n],
+    ]);
+  });
+
+  it("replaces the positions of the partitions a reset names, even with lower offsets", () => {
+    const r = new ResumeTracker();
+    r.observeEvent(ev("stock_trades", 0, 500n));
+    r.observeEvent(ev("stock_trades", 1, 700n));
+    r.observeReset(
+      create(PositionsResetSchema, { positions: [{ topic: "stock_trades", partition: 1, offset: 3n }], reason: "recreated" }),
+    );
+    expect(r.positions().map((p) => [p.partition, p.offset])).toEqual([
+      [0, 500n],
+      [1, 3n],
+    ]);
   });
 });

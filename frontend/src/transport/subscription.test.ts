@@ -1,7 +1,10 @@
 import { create } from "@bufbuild/protobuf";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { LogLevel } from "../gen/streamweaver/v1/events_pb";
+import { requestsEqual } from "../test/fixtures";
 import {
+  HeartbeatSchema,
+  SlowClientPolicy,
   SubscribeRequestSchema,
   SubscribeResponseSchema,
   type SubscribeRequest,
@@ -9,8 +12,8 @@ import {
 } from "../gen/streamweaver/v1/stream_pb";
 import { asResponse, logEvent } from "../test/fixtures";
 import { ResumeTracker } from "./resume";
-import { runSubscription } from "./subscription";
-import type { ConnectionStatus, OpenHooks, StreamTransport } from "./types";
+import { requestWithResume, runSubscription, silenceLimitMs } from "./subscription";
+import type { ConnectionStatus, OpenHooks, StatusReport, StreamTransport } from "./types";
 
 /** A transport whose n-th attempt plays script[n]: responses then an optional failure. */
 function scripted(script: { responses: SubscribeResponse[]; fail?: string; open?: boolean }[]) {
@@ -74,7 +77,7 @@ describe("runSubscription", () => {
       resume: new ResumeTracker(),
       signal: controller.signal,
       onResponse: (r) => received.push(r),
-      onStatus: (s: ConnectionStatus, detail?: string) => statuses.push(detail ? `${s}:${detail}` : s),
+      onStatus: (r: StatusReport) => statuses.push(r.detail ? `${r.status}:${r.detail}:${r.retryInMs}` : r.status),
       random: () => 1 - Number.EPSILON,
       wait: async (ms) => {
         waits.push(ms);
@@ -85,14 +88,14 @@ describe("runSubscription", () => {
     expect(statuses).toEqual([
       "connecting",
       "connected",
-      "disconnected:connection reset",
+      "disconnected:connection reset:250",
       "connecting",
-      "disconnected:refused",
+      "disconnected:refused:500",
       "connecting",
-      "disconnected:refused",
+      "disconnected:refused:1000",
       "connecting",
       "connected",
-      "disconnected:stream ended by the server",
+      "disconnected:stream ended by the server:250",
     ]);
     // Backoff grows while failing and starts again after a successful connection.
     expect(waits).toEqual([250, 500, 1000, 250]);
@@ -119,10 +122,127 @@ describe("runSubscription", () => {
       resume: new ResumeTracker(),
       signal: controller.signal,
       onResponse: () => undefined,
-      onStatus: (s) => statuses.push(s),
+      onStatus: (r) => statuses.push(r.status),
     });
     controller.abort();
     await run;
     expect(statuses).toEqual(["connecting"]);
   });
+
+  it("ends a silent attempt as dead after 2 × the heartbeat interval + slack, and resumes", async () => {
+    vi.useFakeTimers();
+    const attempts: SubscribeRequest[] = [];
+    const heartbeat = create(SubscribeResponseSchema, {
+      kind: { case: "heartbeat", value: { positions: [{ topic: "server_logs", partition: 2, offset: 41n }] } },
+    });
+    const transport: StreamTransport = {
+      name: "ws",
+      async *open(request, signal, hooks) {
+        attempts.push(request);
+        hooks?.onOpen?.();
+        yield heartbeat;
+        // Then silence: the connection is open but nothing ever comes (a vanished peer).
+        await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+      },
+    };
+    const controller = new AbortController();
+    const statuses: string[] = [];
+    const run = runSubscription({
+      transport,
+      request: create(SubscribeRequestSchema, { topics: ["server_logs"] }),
+      resume: new ResumeTracker(),
+      signal: controller.signal,
+      silenceLimitMs: silenceLimitMs(2_000, 1_000),
+      onResponse: () => undefined,
+      onStatus: (r) => statuses.push(r.detail ? `${r.status}: ${r.detail}` : r.status),
+      wait: async () => {
+        if (attempts.length === 2) controller.abort();
+      },
+    });
+    await vi.advanceTimersByTimeAsync(4_500);
+    expect(statuses).toEqual(["connecting", "connected"]);
+    await vi.advanceTimersByTimeAsync(1_500);
+    expect(statuses.slice(2)).toEqual(["disconnected: no message for 5 s: connection presumed dead", "connecting", "connected"]);
+    await vi.advanceTimersByTimeAsync(6_000);
+    await run;
+    // The heartbeat's positions are where the second attempt resumes from.
+    expect(attempts[1]?.resumeFrom.map((p) => [p.topic, p.partition, p.offset])).toEqual([["server_logs", 2, 41n]]);
+  });
+
+  it("passes each response on with the time its attempt was opened", async () => {
+    const { transport } = scripted([{ responses: [asResponse(logEvent(LogLevel.INFO))] }]);
+    const controller = new AbortController();
+    const opened: number[] = [];
+    let clock = 5_000;
+    await runSubscription({
+      transport,
+      request: create(SubscribeRequestSchema),
+      resume: new ResumeTracker(),
+      signal: controller.signal,
+      now: () => clock++,
+      onResponse: (_r, at) => opened.push(at),
+      onStatus: () => undefined,
+      wait: async () => controller.abort(),
+    });
+    expect(opened).toEqual([5_000]);
+  });
+});
+
+describe("runSubscription and start points", () => {
+  it("goes on live only when the gateway accepts a start point and fails it before any event", async () => {
+    const unavailable = create(SubscribeResponseSchema, {
+      kind: { case: "error", value: { code: "UNAVAILABLE", message: "cannot read Kafka for this subscription's backfill" } },
+    });
+    const { transport, requests } = scripted([
+      { responses: [], fail: "connection refused", open: false },
+      { responses: [unavailable] },
+      { responses: [asResponse(logEvent(LogLevel.INFO))], fail: "reset" },
+      { responses: [] },
+    ]);
+    const controller = new AbortController();
+    const details: string[] = [];
+    let waits = 0;
+    const resume = new ResumeTracker();
+    await runSubscription({
+      transport,
+      request: create(SubscribeRequestSchema, { startAt: { point: { case: "last", value: { seconds: 300n } } } }),
+      resume,
+      signal: controller.signal,
+      onResponse: () => undefined,
+      onStatus: (r) => {
+        if (r.detail) details.push(r.detail);
+      },
+      wait: async () => {
+        if (++waits === 4) controller.abort();
+      },
+    });
+    // A refused connection says nothing about the start point; a failure after the gateway
+    // accepted the request does.
+    expect(requests.map((r) => r.startAt?.point.case)).toEqual(["last", "last", undefined, undefined]);
+    expect(details[1]).toBe(
+      "UNAVAILABLE: cannot read Kafka for this subscription's backfill — continuing with live events only",
+    );
+    // UNAVAILABLE is not about the positions: they are kept.
+    expect(requests[3]?.resumeFrom).toHaveLength(1);
+  });
+});
+
+describe("requestWithResume", () => {
+  it("keeps every field of the wanted subscription and adds the positions", () => {
+    const wanted = create(SubscribeRequestSchema, {
+      topics: ["stock_trades"],
+      symbols: ["AAPL"],
+      startAt: { point: { case: "last", value: { seconds: 300n } } },
+      slowClientPolicy: SlowClientPolicy.LATEST_PER_KEY,
+    });
+    const resume = new ResumeTracker();
+    resume.observeHeartbeat(create(HeartbeatSchema, { positions: [{ topic: "stock_trades", partition: 0, offset: 9n }] }));
+    const attempt = requestWithResume(wanted, resume);
+    expect(requestsEqual(attempt, { ...wanted, resumeFrom: resume.positions() })).toBe(true);
+    expect(wanted.resumeFrom).toEqual([]);
+  });
+});
+
+afterEach(() => {
+  vi.useRealTimers();
 });

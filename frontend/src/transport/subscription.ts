@@ -1,19 +1,33 @@
 /**
  * The reconnect loop shared by both transports: open, pump responses out, and when the stream
- * fails or ends, report `disconnected`, wait (exponential backoff with jitter) and open again,
- * asking to resume from the last positions seen. Runs until its signal aborts.
+ * fails, ends, or falls silent, report `disconnected` (with the delay before the next attempt),
+ * wait (exponential backoff with jitter) and open again, asking to resume from the last
+ * positions seen. Runs until its signal aborts.
+ *
+ * Silence is failure: the gateway sends a heartbeat whenever it has sent nothing for its
+ * heartbeat interval, so an attempt that receives no message at all for twice that interval
+ * plus some slack is on a dead connection (a peer that vanished without closing it, a proxy
+ * holding it open) and is ended and resumed like any other failure.
  */
-import { create } from "@bufbuild/protobuf";
+import { clone } from "@bufbuild/protobuf";
+import { ConnectError, Code } from "@connectrpc/connect";
 import {
   SubscribeRequestSchema,
   type SubscribeRequest,
   type SubscribeResponse,
 } from "../gen/streamweaver/v1/stream_pb";
 import { backoffDelay, DEFAULT_BACKOFF, sleep, type BackoffOptions } from "./backoff";
-import { ConnectError, Code } from "@connectrpc/connect";
 import { MALFORMED_FRAME_CODE } from "./frames";
 import type { ResumeTracker } from "./resume";
-import type { ConnectionStatus, StreamTransport } from "./types";
+import type { StatusReport, StreamTransport } from "./types";
+
+/** The gateway's default `--heartbeat`. */
+export const DEFAULT_HEARTBEAT_MS = 15_000;
+
+/** How long without any message means a dead connection: 2 × the heartbeat interval + slack. */
+export function silenceLimitMs(heartbeatMs: number, slackMs = 5_000): number {
+  return 2 * heartbeatMs + slackMs;
+}
 
 export interface SubscriptionOptions {
   transport: StreamTransport;
@@ -21,24 +35,30 @@ export interface SubscriptionOptions {
   request: SubscribeRequest;
   resume: ResumeTracker;
   signal: AbortSignal;
-  onResponse: (response: SubscribeResponse) => void;
-  onStatus: (status: ConnectionStatus, detail?: string) => void;
+  /** Each response, with the time the attempt that delivered it was opened (see `replay.ts`). */
+  onResponse: (response: SubscribeResponse, openedMs: number) => void;
+  onStatus: (report: StatusReport) => void;
+  /** No message for this long ends the attempt (default: `silenceLimitMs(DEFAULT_HEARTBEAT_MS)`). */
+  silenceLimitMs?: number;
   backoff?: BackoffOptions;
   random?: () => number;
   wait?: (ms: number, signal: AbortSignal) => Promise<void>;
+  now?: () => number;
 }
 
-/** The request of one attempt: the wanted subscription plus where to resume. */
-export function requestWithResume(request: SubscribeRequest, resume: ResumeTracker): SubscribeRequest {
-  return create(SubscribeRequestSchema, {
-    topics: request.topics,
-    symbols: request.symbols,
-    authors: request.authors,
-    hashtags: request.hashtags,
-    logLevels: request.logLevels,
-    services: request.services,
-    resumeFrom: resume.positions(),
-  });
+/**
+ * The request of one attempt: the wanted subscription (every field) plus where to resume;
+ * without its start point once the gateway could not serve it (`liveOnly`).
+ */
+export function requestWithResume(
+  request: SubscribeRequest,
+  resume: ResumeTracker,
+  liveOnly = false,
+): SubscribeRequest {
+  const attempt = clone(SubscribeRequestSchema, request);
+  attempt.resumeFrom = resume.positions();
+  if (liveOnly) attempt.startAt = undefined;
+  return attempt;
 }
 
 function describe(err: unknown): string {
@@ -46,63 +66,109 @@ function describe(err: unknown): string {
 }
 
 /** Refusals that may be about the resume positions (e.g. from before a gateway reset). */
-const REFUSED_CODES = new Set([Code.InvalidArgument, Code.OutOfRange, Code.FailedPrecondition]);
+const REFUSED_CODES = new Set(["INVALID_ARGUMENT", "OUT_OF_RANGE", "FAILED_PRECONDITION"]);
 
 /** Thrown to end an attempt the server refused with a StreamError frame (WebSocket). */
-class RefusedError extends Error {}
+class RefusedError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(`${code}: ${message}`);
+  }
+}
+
+/** The gRPC status name of a failure, e.g. "INVALID_ARGUMENT"; "" when it has none. */
+function statusName(err: unknown): string {
+  if (err instanceof RefusedError) return err.code;
+  if (err instanceof ConnectError) return Code[err.code].replace(/[A-Z]/g, (c, i: number) => (i ? "_" : "") + c).toUpperCase();
+  return "";
+}
 
 /** Runs the subscription until `signal` aborts; never rejects. */
 export async function runSubscription(options: SubscriptionOptions): Promise<void> {
   const { transport, request, resume, signal, onResponse, onStatus } = options;
   const wait = options.wait ?? sleep;
+  const now = options.now ?? Date.now;
+  const silenceLimit = options.silenceLimitMs ?? silenceLimitMs(DEFAULT_HEARTBEAT_MS);
   let attempt = 0;
+  // Once the gateway accepted a request with a start point and then failed it before any event
+  // (it could not read that far back), the subscription goes on live only, rather than never.
+  let liveOnly = false;
   while (!signal.aborted) {
-    onStatus("connecting");
+    onStatus({ status: "connecting" });
     let opened = false;
     const markOpen = (): void => {
       if (opened || signal.aborted) return;
       opened = true;
       attempt = 0;
-      onStatus("connected");
+      onStatus({ status: "connected" });
     };
     // One controller per attempt, so an attempt can be ended without ending the subscription.
     const attemptController = new AbortController();
     const stopAttempt = (): void => attemptController.abort();
     signal.addEventListener("abort", stopAttempt, { once: true });
+    const openedMs = now();
+    let lastMessageMs = openedMs;
+    let silent = false;
+    const watchdog = setInterval(
+      () => {
+        if (now() - lastMessageMs <= silenceLimit) return;
+        silent = true;
+        attemptController.abort();
+      },
+      Math.min(1_000, Math.max(10, silenceLimit / 4)),
+    );
     const resuming = resume.size > 0;
     let events = 0;
     let detail = "stream ended by the server";
     try {
-      const responses = transport.open(requestWithResume(request, resume), attemptController.signal, {
+      const responses = transport.open(requestWithResume(request, resume, liveOnly), attemptController.signal, {
         onOpen: markOpen,
       });
       for await (const response of responses) {
+        lastMessageMs = now();
         markOpen();
         const kind = response.kind;
-        if (kind.case === "event") {
-          events++;
-          resume.observeEvent(kind.value);
-        } else if (kind.case === "gap") resume.observeGap(kind.value);
-        onResponse(response);
+        switch (kind.case) {
+          case "event":
+            events++;
+            resume.observeEvent(kind.value);
+            break;
+          case "gap":
+            resume.observeGap(kind.value);
+            break;
+          case "heartbeat":
+            resume.observeHeartbeat(kind.value);
+            break;
+          case "reset":
+            resume.observeReset(kind.value);
+            break;
+          default:
+            break;
+        }
+        onResponse(response, openedMs);
         if (kind.case === "error" && kind.value.code !== MALFORMED_FRAME_CODE && events === 0) {
           // The server refused the subscription and keeps the socket open: start again.
-          throw new RefusedError(`${kind.value.code}: ${kind.value.message}`);
+          throw new RefusedError(kind.value.code, kind.value.message);
         }
       }
     } catch (err) {
       detail = describe(err);
-      const refused =
-        err instanceof RefusedError || (err instanceof ConnectError && REFUSED_CODES.has(err.code));
       // If a request with resume positions was refused before any event, the positions may be
       // the reason (history reset): the next attempt subscribes from live instead.
-      if (refused && resuming && events === 0) resume.clear();
+      if (REFUSED_CODES.has(statusName(err)) && resuming && events === 0) resume.clear();
+      if (opened && events === 0 && request.startAt !== undefined && !liveOnly) {
+        liveOnly = true;
+        detail = `${detail} — continuing with live events only`;
+      }
     } finally {
+      clearInterval(watchdog);
       signal.removeEventListener("abort", stopAttempt);
       attemptController.abort();
     }
     if (signal.aborted) return;
-    onStatus("disconnected", detail);
-    await wait(backoffDelay(attempt, options.backoff ?? DEFAULT_BACKOFF, options.random), signal);
+    if (silent) detail = `no message for ${Math.round(silenceLimit / 1000)} s: connection presumed dead`;
+    const delay = backoffDelay(attempt, options.backoff ?? DEFAULT_BACKOFF, options.random);
+    onStatus({ status: "disconnected", detail, retryInMs: delay });
+    await wait(delay, signal);
     attempt++;
   }
 }

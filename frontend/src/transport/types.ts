@@ -5,8 +5,17 @@
 import type { SubscribeRequest, SubscribeResponse } from "../gen/streamweaver/v1/stream_pb";
 import type { TransportName } from "../config";
 
-/** What the header shows: exactly one of these words. */
+/** One subscription's transport state. */
 export type ConnectionStatus = "connecting" | "connected" | "disconnected";
+
+/** What the reconnect loop reports when a subscription's state changes. */
+export interface StatusReport {
+  readonly status: ConnectionStatus;
+  /** Why it is disconnected, for a person. */
+  readonly detail?: string;
+  /** With `disconnected`: how long until the next attempt. */
+  readonly retryInMs?: number;
+}
 
 /** Callbacks a transport makes while a stream is being set up. */
 export interface OpenHooks {

@@ -21,11 +21,15 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::{BufMut, Bytes, BytesMut};
-use futures::{FutureExt as _, Stream, StreamExt as _};
-use streamweaver_proto::v1::{SubscribeResponse, subscribe_response::Kind};
+use futures::{Stream, StreamExt as _};
+use streamweaver_proto::v1::{StreamError, SubscribeResponse, subscribe_response::Kind};
 
 use crate::{
-    hub::Subscription, ingest::constant_time_eq, metrics::Transport, websocket::WebSocketState,
+    event::SharedEvent,
+    hub::{Ended, Outgoing, Subscription},
+    ingest::constant_time_eq,
+    metrics::Transport,
+    websocket::{WebSocketState, json_of},
 };
 
 use self::token::Positions;
@@ -36,9 +40,32 @@ const RETRY_MILLIS: u32 = 1_000;
 const MAX_CHUNK_BYTES: usize = 32 * 1024;
 /// Most messages in one chunk.
 const MAX_CHUNK_MESSAGES: usize = 256;
+/// The cookie a first-party page may hold the subscriber token in (an `EventSource` cannot set
+/// headers, and a token in the URL would end up in logs).
+pub const TOKEN_COOKIE: &str = "streamweaver_token";
 
 fn refusal(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, format!("{message}\n")).into_response()
+}
+
+/// The subscriber credential a request carries: `authorization: Bearer …`, else the
+/// [`TOKEN_COOKIE`] cookie.
+fn credential(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    bearer.or_else(|| {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|pair| {
+                let (name, value) = pair.trim().split_once('=')?;
+                (name == TOKEN_COOKIE).then_some(value)
+            })
+    })
 }
 
 /// Checks origin, credential, request and capacity, then streams.
@@ -54,21 +81,21 @@ pub async fn handler(
     let query = match query::parse(raw.as_deref().unwrap_or_default()) {
         Ok(query) => query,
         Err(error) => {
-            state.metrics.refuse(endpoint, "malformed_request");
+            let reason = match error {
+                query::QueryError::TokenInUrl => "token_in_url",
+                _ => "malformed_request",
+            };
+            state.metrics.refuse(endpoint, reason);
             return refusal(StatusCode::BAD_REQUEST, error);
         }
     };
     if let Some(expected) = &state.subscribe_token {
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let given = bearer.or(query.token.as_deref()).unwrap_or_default();
+        let given = credential(&headers).unwrap_or_default();
         if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
             state.metrics.refuse(endpoint, "unauthenticated");
             return refusal(
                 StatusCode::UNAUTHORIZED,
-                "a valid ?token= or authorization: Bearer is required",
+                format!("a valid authorization: Bearer or {TOKEN_COOKIE} cookie is required"),
             );
         }
     }
@@ -78,8 +105,8 @@ pub async fn handler(
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.trim().is_empty())
         .or(query.last_event_id.as_deref());
-    let positions = match last_event_id.map(Positions::from_token).transpose() {
-        Ok(positions) => positions.unwrap_or_default(),
+    let resumed = match last_event_id.map(Positions::from_token).transpose() {
+        Ok(resumed) => resumed,
         Err(error) => {
             state.metrics.refuse(endpoint, "bad_resume_token");
             return refusal(StatusCode::BAD_REQUEST, error);
@@ -89,22 +116,21 @@ pub async fn handler(
         return refusal(StatusCode::SERVICE_UNAVAILABLE, status.message());
     }
     let mut request = query.request;
-    if last_event_id.is_some() {
-        request.resume_from = positions.to_positions();
+    if let Some(resumed) = &resumed {
+        request.resume_from = resumed.to_positions();
     }
-    let positions = {
-        let mut given = Positions::new();
-        given.advance_all(&request.resume_from);
-        given
+    // The first token holds where the subscriber starts, so a reconnect before any event
+    // resumes from there too.
+    let mut positions = Positions::new();
+    positions.advance_all(&request.resume_from);
+    let subscription = match state.hub.subscribe(&request, Transport::Sse).await {
+        Ok(subscription) => subscription,
+        Err(error) if error.is_unavailable() => {
+            return refusal(StatusCode::SERVICE_UNAVAILABLE, error);
+        }
+        Err(error) => return refusal(StatusCode::BAD_REQUEST, error),
     };
-    let filter = match state.subscriptions.filter(&request, Transport::Sse).await {
-        Ok(filter) => filter,
-        Err(status) => return refusal(StatusCode::BAD_REQUEST, status.message()),
-    };
-    let subscription = state
-        .hub
-        .subscribe(filter, &request.resume_from, Transport::Sse);
-    tracing::debug!(resumed = !positions.is_empty(), "sse subscriber joined");
+    tracing::debug!(resumed = resumed.is_some(), "sse subscriber joined");
     let mut response = Body::from_stream(messages(subscription, positions)).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -127,6 +153,7 @@ fn messages(
     let writer = Writer {
         subscription,
         positions,
+        ended: false,
     };
     futures::stream::once(async move { Ok(first) }).chain(futures::stream::unfold(
         writer,
@@ -141,43 +168,64 @@ fn messages(
 struct Writer {
     subscription: Subscription,
     positions: Positions,
+    ended: bool,
 }
 
 impl Writer {
-    /// The next chunk, or `None` when the stream is over (the gateway is stopping).
+    /// The next chunk, or `None` when the stream is over.
     async fn next_chunk(&mut self) -> Option<Bytes> {
+        if self.ended {
+            return None;
+        }
         let mut chunk = BytesMut::new();
-        let first = self.subscription.next().await?;
-        self.write(&mut chunk, &first);
+        match self.subscription.next().await {
+            Ok(outgoing) => self.write(&mut chunk, &outgoing),
+            Err(why) => {
+                self.end(&mut chunk, why);
+                return (!chunk.is_empty()).then(|| chunk.freeze());
+            }
+        }
         let mut count = 1;
         while chunk.len() < MAX_CHUNK_BYTES && count < MAX_CHUNK_MESSAGES {
-            match self.subscription.next().now_or_never() {
-                Some(Some(next)) => self.write(&mut chunk, &next),
-                _ => break,
+            match self.subscription.try_next() {
+                Some(Ok(outgoing)) => self.write(&mut chunk, &outgoing),
+                Some(Err(why)) => {
+                    self.end(&mut chunk, why);
+                    break;
+                }
+                None => break,
             }
             count += 1;
         }
         Some(chunk.freeze())
     }
 
-    /// Writes one message: `id:` the positions after it, `data:` its JSON.
-    fn write(&mut self, chunk: &mut BytesMut, message: &SubscribeResponse) {
-        self.observe(message);
+    /// Writes one message: `id:` the positions after it, `data:` its JSON (an event's shared
+    /// encoding).
+    fn write(&mut self, chunk: &mut BytesMut, outgoing: &Outgoing) {
+        match outgoing {
+            Outgoing::Event(event) => self.observe_event(event),
+            Outgoing::Message(message) => self.observe(message),
+        }
+        self.put(chunk, &json_of(outgoing));
+    }
+
+    fn put(&self, chunk: &mut BytesMut, data: &[u8]) {
         chunk.put_slice(b"id: ");
         chunk.put_slice(self.positions.token().as_bytes());
         chunk.put_slice(b"\ndata: ");
         // Compact JSON holds no newline (one inside a string is escaped): one data line.
-        chunk.put_slice(&json(message));
+        chunk.put_slice(data);
         chunk.put_slice(b"\n\n");
+    }
+
+    fn observe_event(&mut self, event: &SharedEvent) {
+        self.positions
+            .advance(event.topic(), event.partition(), event.offset());
     }
 
     fn observe(&mut self, message: &SubscribeResponse) {
         match &message.kind {
-            Some(Kind::Event(event)) => {
-                if let Ok(topic) = event.topic.parse() {
-                    self.positions.advance(topic, event.partition, event.offset);
-                }
-            }
             Some(Kind::Heartbeat(heartbeat)) => self.positions.advance_all(&heartbeat.positions),
             Some(Kind::Gap(gap)) => self.positions.advance_all(&gap.last_positions),
             Some(Kind::Reset(reset)) => {
@@ -188,16 +236,22 @@ impl Writer {
                     }
                 }
             }
-            Some(Kind::Error(_)) | None => {}
+            Some(Kind::Event(_) | Kind::Error(_)) | None => {}
         }
     }
-}
 
-fn json(message: &SubscribeResponse) -> Bytes {
-    match serde_json::to_vec(message) {
-        Ok(json) => Bytes::from(json),
-        Err(error) => Bytes::from(format!(
-            r#"{{"error":{{"code":"INTERNAL","message":"cannot encode a response: {error}"}}}}"#
-        )),
+    /// The stream ends; the browser reconnects with its last token. Only a failed backfill is
+    /// worth a word first.
+    fn end(&mut self, chunk: &mut BytesMut, why: Ended) {
+        self.ended = true;
+        if let Ended::ReplayUnavailable(message) = why {
+            let error = Outgoing::Message(Box::new(SubscribeResponse {
+                kind: Some(Kind::Error(StreamError {
+                    code: "UNAVAILABLE".into(),
+                    message,
+                })),
+            }));
+            self.put(chunk, &json_of(&error));
+        }
     }
 }

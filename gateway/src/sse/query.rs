@@ -12,12 +12,13 @@
 //! | `startLast` / `startTime` / `startEarliest` | `start_at` | `300s` / `2026-01-01T00:00:00Z` / `true` |
 //! | `lastEventId` | `resume_from`, as a resume token | an `id:` this gateway sent |
 //! | `resumeFrom` | `resume_from` | `stock_trades:0:41,server_logs:2:7` (topic:partition:offset) |
-//! | `token` | the subscriber credential | |
 //!
 //! Names are accepted in camelCase and snake_case, list names also in the singular (`topic`).
 //! Where a resume token is given (`Last-Event-ID`, else `lastEventId`), it replaces
 //! `resumeFrom`.
-//! An unknown parameter is refused, so a typo is not silently a different subscription.
+//! An unknown parameter is refused, so a typo is not silently a different subscription — and
+//! so is `token`: a credential in a URL ends up in proxy and server logs, so `/sse` takes it
+//! only in a header or a cookie (see [`super`]).
 
 use std::time::Duration;
 
@@ -33,8 +34,6 @@ pub struct SseQuery {
     pub request: SubscribeRequest,
     /// A resume token given in the URL; a `Last-Event-ID` header overrides it.
     pub last_event_id: Option<String>,
-    /// The subscriber credential, for an `EventSource`, which cannot set headers.
-    pub token: Option<String>,
 }
 
 /// Why a query string is refused.
@@ -53,6 +52,11 @@ pub enum QueryError {
         /// What is wrong.
         reason: String,
     },
+    /// A credential in the URL, where logs keep it.
+    #[error(
+        "a token is not accepted in the URL (logs keep URLs): send it as authorization: Bearer, or as the streamweaver_token cookie"
+    )]
+    TokenInUrl,
     /// A parameter that may appear once appeared again, or two start points were given.
     #[error("{0}")]
     Conflict(String),
@@ -137,10 +141,7 @@ pub fn parse(raw: &str) -> Result<SseQuery, QueryError> {
                 once(&query.last_event_id.is_none(), "lastEventId")?;
                 query.last_event_id = Some(value.into_owned());
             }
-            Some("token") => {
-                once(&query.token.is_none(), "token")?;
-                query.token = Some(value.into_owned());
-            }
+            Some("token") => return Err(QueryError::TokenInUrl),
             _ => return Err(QueryError::Unknown(name.into_owned())),
         }
     }
@@ -241,7 +242,7 @@ mod tests {
             "topics=stock_trades,server_logs&topic=social_feed&symbols=NVDA&symbol=META\
              &logLevels=ERROR,LOG_LEVEL_WARN,2&services=pay&authors=ada&hashtags=rust\
              &filter=stock_trade.price%20%3E%20500.0&slowClientPolicy=latest_per_key\
-             &sampleInterval=250ms&startLast=300s&lastEventId=abc&token=s3cret\
+             &sampleInterval=250ms&startLast=300s&lastEventId=abc\
              &resumeFrom=stock_trades:0:41,server_logs:2:7",
         )
         .expect("valid");
@@ -292,7 +293,10 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(query.token.as_deref(), Some("s3cret"));
+        assert_eq!(
+            parse("topics=stock_trades&token=s3cret"),
+            Err(QueryError::TokenInUrl)
+        );
         assert_eq!(parse("").expect("empty"), SseQuery::default());
     }
 

@@ -36,7 +36,7 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts a gateway with the default flags plus `extra`.
+    /// Starts a gateway with the default flags plus `extra`; its Kafka is a closed port.
     pub async fn start(extra: &[&str]) -> Self {
         let mut argv = vec![
             "gateway",
@@ -44,6 +44,12 @@ impl Gateway {
             "127.0.0.1:0",
             "--publish-token",
             TOKEN,
+            "--kafka-bootstrap-servers",
+            "127.0.0.1:1",
+            "--replay-retry-for",
+            "1s",
+            "--offset-check-timeout",
+            "500ms",
         ];
         argv.extend_from_slice(extra);
         let args = Cli::parse_from(argv).gateway;

@@ -1,0 +1,36 @@
+/**
+ * Runs one panel's subscription for as long as the component is mounted and its request and
+ * transport stay the same: consumed with `for await` inside an effect (`runSubscription`) and
+ * cancelled with an AbortController on cleanup, so a new request or transport replaces the
+ * subscription cleanly — resuming from the positions the panel had.
+ */
+import { useEffect } from "react";
+import type { SubscribeRequest } from "../gen/streamweaver/v1/stream_pb";
+import type { LiveDashboard } from "../live";
+import type { StreamName } from "../state/connection";
+import { runSubscription, silenceLimitMs } from "../transport/subscription";
+import type { StreamTransport } from "../transport/types";
+
+export function useStream(
+  live: LiveDashboard,
+  stream: StreamName,
+  transport: StreamTransport,
+  request: SubscribeRequest,
+  heartbeatMs: number,
+): void {
+  useEffect(() => {
+    const controller = new AbortController();
+    void runSubscription({
+      transport,
+      request,
+      resume: live.resume[stream],
+      signal: controller.signal,
+      silenceLimitMs: silenceLimitMs(heartbeatMs),
+      onResponse: (response, openedMs) => live.push(stream, response, openedMs),
+      onStatus: (report) => {
+        if (!controller.signal.aborted) live.status(stream, report);
+      },
+    });
+    return () => controller.abort();
+  }, [live, stream, transport, request, heartbeatMs]);
+}
