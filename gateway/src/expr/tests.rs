@@ -274,6 +274,38 @@ fn keys_named_plainly_are_routed_by() {
     assert!(!routed.matches(&trade("META", 2.0)));
 }
 
+/// The dashboard's search boxes send these (`frontend/src/requests.test.ts` spells the same).
+#[test]
+fn the_dashboards_search_filters_are_accepted_and_keep_what_the_page_keeps() {
+    let logs = compile(concat!(
+        r##"(log_entry.message.matches("(?i)err") || log_entry.endpoint.matches("(?i)err") || "##,
+        r##"log_entry.service.matches("(?i)err") || log_entry.host.matches("(?i)err") || log_entry.level in [4]) && "##,
+        r##"(log_entry.message.matches("(?i)50") || log_entry.endpoint.matches("(?i)50") || "##,
+        r##"log_entry.service.matches("(?i)50") || log_entry.host.matches("(?i)50") || "##,
+        r##"(log_entry.status_code != 0 && string(log_entry.status_code).contains("50")))"##,
+    ));
+    assert!(
+        logs.matches(&log("api", LogLevel::Error, 503)),
+        "level name, status"
+    );
+    assert!(!logs.matches(&log("api", LogLevel::Error, 200)));
+    assert!(!logs.matches(&log("api", LogLevel::Warn, 503)));
+    assert!(
+        logs.matches(&log("err50", LogLevel::Warn, 0)),
+        "in the service"
+    );
+    let posts = compile(concat!(
+        r##"(("@" + social_post.author).matches("(?i)#rust") || social_post.text.matches("(?i)#rust") || "##,
+        r##"social_post.hashtags.exists(t, ("#" + t).matches("(?i)#rust")))"##,
+    ));
+    assert!(posts.matches(&post("ada", &["Rustlang"], 0)));
+    assert!(!posts.matches(&post("ada", &["go"], 0)));
+    assert!(!posts.may_match(Topic::ServerLogs));
+    let authors = compile(r##"("@" + social_post.author).matches("(?i)@ad")"##);
+    assert!(authors.matches(&post("Ada", &[], 0)));
+    assert!(!authors.matches(&post("bob", &[], 0)));
+}
+
 #[test]
 fn mistakes_are_refused_saying_where() {
     let error = refuse("stock_trade.prise > 500.0");
