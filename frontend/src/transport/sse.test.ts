@@ -7,6 +7,7 @@ import {
   type SubscribeResponse,
 } from "../gen/streamweaver/v1/stream_pb";
 import { LogLevel } from "../gen/streamweaver/v1/events_pb";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { EventStreamError, sseTransport, sseUrl } from "./sse";
 
 /** Just enough of an EventSource for the transport. */
@@ -81,6 +82,36 @@ describe("sseTransport", () => {
     source?.onerror?.();
     await expect(iterator.next()).rejects.toBeInstanceOf(EventStreamError);
     expect(source?.closed).toBe(true);
+  });
+
+  it("says why a request was refused, read with fetch, as a ConnectError of its code", async () => {
+    let source: FakeEventSource | undefined;
+    const asked: string[] = [];
+    const fetchFn = (async (url: string | URL | Request) => {
+      asked.push(String(url));
+      return new Response("filter error at 1:11: no field prise in log_entry\n", { status: 400 });
+    }) as typeof fetch;
+    const transport = sseTransport(
+      "http://127.0.0.1:8080",
+      (url) => {
+        source = new FakeEventSource(url);
+        return source as unknown as EventSource;
+      },
+      fetchFn,
+    );
+    const request = create(SubscribeRequestSchema, { topics: ["server_logs"], filter: "log_entry.prise > 1" });
+    const iterator = transport.open(request, new AbortController().signal)[Symbol.asyncIterator]();
+    const first = iterator.next();
+    await tick();
+    source?.onerror?.();
+    const error = await first.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((error as ConnectError).rawMessage).toContain("no field prise");
+    expect(asked).toEqual([source?.url]);
   });
 
   it("closes the stream when the subscription is aborted", async () => {

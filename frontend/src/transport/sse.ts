@@ -6,14 +6,16 @@
  * The shared reconnect loop (`subscription.ts`) owns reconnecting and resuming, as for the other
  * transports: when the stream fails, this transport closes its `EventSource` (which would
  * otherwise reconnect on its own) and the loop opens a new one with `resumeFrom` positions.
+ *
+ * An `EventSource` does not say why a request was refused; when one fails before it opened,
+ * the transport asks once more with `fetch` to read the gateway's answer (e.g. "filter error
+ * at 1:19: …"), and fails with it as a `ConnectError` of the matching code, as grpc-web would.
  */
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { SubscribeRequest, SubscribeResponse } from "../gen/streamweaver/v1/stream_pb";
 import { frameToResponse } from "./frames";
 import { AsyncQueue } from "./queue";
 import type { OpenHooks, StreamTransport } from "./types";
-
-/** The transport's name; the dashboard's `TransportName` lists it once the switch offers it. */
-export type SseTransport = Omit<StreamTransport, "name"> & { readonly name: "sse" };
 
 /** Thrown when the stream fails or the server ends it; the loop reconnects. */
 export class EventStreamError extends Error {
@@ -63,15 +65,55 @@ export function sseUrl(gatewayUrl: string, request: SubscribeRequest): string {
   return url.toString();
 }
 
+/** The gRPC code an HTTP refusal of `/sse` stands for. */
+export function codeOfStatus(status: number): Code {
+  switch (status) {
+    case 400:
+      return Code.InvalidArgument;
+    case 401:
+      return Code.Unauthenticated;
+    case 403:
+      return Code.PermissionDenied;
+    case 429:
+      return Code.ResourceExhausted;
+    case 503:
+      return Code.Unavailable;
+    default:
+      return Code.Unknown;
+  }
+}
+
+/**
+ * Why `url` fails before it opens: asks it once with `fetch` and reads the gateway's answer.
+ * A stream that opens after all is closed at once (the reconnect loop tries again).
+ */
+export async function explainRefusal(url: string, signal: AbortSignal, fetchFn: typeof fetch = fetch): Promise<Error> {
+  const controller = new AbortController();
+  const stop = (): void => controller.abort();
+  signal.addEventListener("abort", stop, { once: true });
+  try {
+    const response = await fetchFn(url, { signal: controller.signal, headers: { accept: "text/event-stream" } });
+    if (response.ok) return new EventStreamError("event stream closed before it opened");
+    const text = (await response.text()).trim();
+    return new ConnectError(text || `HTTP ${response.status}`, codeOfStatus(response.status));
+  } catch {
+    return new EventStreamError("event stream refused or unreachable");
+  } finally {
+    controller.abort();
+    signal.removeEventListener("abort", stop);
+  }
+}
+
 /** An SSE transport for the gateway at `gatewayUrl` (http(s) URL). */
 export function sseTransport(
   gatewayUrl: string,
   makeEventSource: (url: string) => EventSource = (url) => new EventSource(url),
-): SseTransport {
+  fetchFn?: typeof fetch,
+): StreamTransport {
   return {
     name: "sse",
     open(request: SubscribeRequest, signal: AbortSignal, hooks?: OpenHooks) {
-      return openEventSource(sseUrl(gatewayUrl, request), signal, hooks, makeEventSource);
+      return openEventSource(sseUrl(gatewayUrl, request), signal, hooks, makeEventSource, fetchFn);
     },
   };
 }
@@ -81,11 +123,16 @@ async function* openEventSource(
   signal: AbortSignal,
   hooks: OpenHooks | undefined,
   makeEventSource: (url: string) => EventSource,
+  fetchFn: typeof fetch | undefined,
 ): AsyncGenerator<SubscribeResponse> {
   if (signal.aborted) return;
   const queue = new AsyncQueue<SubscribeResponse>();
   const source = makeEventSource(url);
-  source.onopen = () => hooks?.onOpen?.();
+  let opened = false;
+  source.onopen = () => {
+    opened = true;
+    hooks?.onOpen?.();
+  };
   source.onmessage = (ev: MessageEvent<unknown>) => {
     queue.push(frameToResponse(typeof ev.data === "string" ? ev.data : ""));
   };
@@ -93,7 +140,8 @@ async function* openEventSource(
     // A refused request (4xx) or a dropped stream: either way this attempt is over.
     source.close();
     if (signal.aborted) queue.end();
-    else queue.fail(new EventStreamError("event stream closed or refused"));
+    else if (opened) queue.fail(new EventStreamError("event stream closed"));
+    else void explainRefusal(url, signal, fetchFn).then((error) => queue.fail(error));
   };
   const onAbort = (): void => {
     queue.end();
