@@ -434,7 +434,7 @@ async fn binary_websocket_speaks_protobuf_both_ways() {
 
 /// What a client spends to take in events from each WebSocket form: a Rust client on a thread
 /// of its own, decoding every frame into a `SubscribeResponse`; its thread's CPU time per event.
-/// Run with `cargo test -p gateway --release --test clients -- --ignored --nocapture`.
+/// (Decoding alone, without sockets, is `make bench`'s part `costs`.) Run with `cargo test -p gateway --release --test clients -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement: run in release with --ignored --nocapture"]
 fn client_cost_binary_against_json() {
@@ -521,40 +521,6 @@ fn client_cost_binary_against_json() {
         );
     }
     runtime.block_on(gateway.stop());
-
-    // Decoding alone, the part the subprotocol changes: the gateway's shared encodings of the
-    // same events, parsed back into `SubscribeResponse`s, best of 5.
-    let events: Vec<_> = (0..EVENTS)
-        .map(|i| {
-            gateway::event::SharedEvent::new(priced(i, "NVDA", 100.0 + i as f64)).expect("valid")
-        })
-        .collect();
-    let decode = |json: bool| {
-        (0..5)
-            .map(|_| {
-                let start = thread_cpu_ns();
-                for event in &events {
-                    let response: SubscribeResponse = if json {
-                        serde_json::from_slice(event.json()).expect("json")
-                    } else {
-                        SubscribeResponse::decode(event.protobuf().clone()).expect("protobuf")
-                    };
-                    std::hint::black_box(response);
-                }
-                (thread_cpu_ns() - start) as f64 / EVENTS as f64
-            })
-            .fold(f64::MAX, f64::min)
-    };
-    println!(
-        "{:>7.2} µs decoding per event  JSON ({} bytes)",
-        decode(true) / 1000.0,
-        events[0].json().len()
-    );
-    println!(
-        "{:>7.2} µs decoding per event  protobuf ({} bytes)",
-        decode(false) / 1000.0,
-        events[0].protobuf().len()
-    );
 }
 
 /// CPU time this thread has used, from the scheduler's own count.
