@@ -1,6 +1,6 @@
 //! The gateway's flags, each with an environment fallback.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Args;
 use streamweaver_common::duration::parse_duration;
@@ -19,10 +19,6 @@ pub struct GatewayArgs {
     /// Bearer token that IngestService/Publish requires.
     #[arg(long, env = "STREAMWEAVER_PUBLISH_TOKEN", hide_env_values = true)]
     pub publish_token: String,
-    /// Bearer token that subscribers must present (gRPC `authorization` header, or `?token=` on
-    /// /ws). Default: subscribing is open.
-    #[arg(long, env = "STREAMWEAVER_SUBSCRIBE_TOKEN", hide_env_values = true)]
-    pub subscribe_token: Option<String>,
     /// Browser origins allowed for grpc-web (CORS) and WebSocket, comma-separated; `*` allows any.
     #[arg(
         long,
@@ -60,13 +56,6 @@ pub struct GatewayArgs {
     /// with UNAVAILABLE.
     #[arg(long, env = "GATEWAY_REPLAY_RETRY_FOR", default_value = "10s", value_parser = parse_duration)]
     pub replay_retry_for: Duration,
-    /// Kafka bootstrap servers the gateway reads itself (resumes, start points, offset checks).
-    #[arg(
-        long,
-        env = "KAFKA_BOOTSTRAP_SERVERS",
-        default_value = "127.0.0.1:9092"
-    )]
-    pub bootstrap_servers: String,
     /// Most subscribers at once, over all transports.
     #[arg(long, env = "GATEWAY_MAX_SUBSCRIBERS", default_value_t = 10_000)]
     pub max_subscribers: usize,
@@ -105,6 +94,12 @@ pub struct GatewayArgs {
     /// Largest record value a replay decodes (as the consumer's `--max-value-bytes`).
     #[arg(long, env = "GATEWAY_REPLAY_MAX_VALUE_BYTES", default_value_t = 1 << 20)]
     pub replay_max_value_bytes: usize,
+    /// Connections: caps, timeouts, HTTP/2, TLS.
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+    /// Who may subscribe and publish.
+    #[command(flatten)]
+    pub access: AccessArgs,
 }
 
 impl GatewayArgs {
@@ -118,6 +113,72 @@ impl GatewayArgs {
             cache_bytes: self.replay_cache_bytes,
         }
     }
+}
+
+/// How the port takes connections: caps, timeouts, HTTP/2 settings, TLS.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connections")]
+pub struct ConnectionArgs {
+    /// Most client connections open at once, over every protocol (a WebSocket is one connection;
+    /// an HTTP/2 connection carries up to --http2-max-concurrent-streams gRPC calls).
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 20_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Most connections open at once from one client address (IPv6: one /64). Behind a proxy or
+    /// load balancer every client shares its address: set this to --max-connections.
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS_PER_IP", default_value_t = 12_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_ip: u32,
+    /// Time a new connection has for its TLS handshake and first request head, and an HTTP/1
+    /// connection for each later request head (slow senders are closed).
+    #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// A WebSocket that has not subscribed this long after opening is closed.
+    #[arg(long, env = "GATEWAY_WS_SUBSCRIBE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub ws_subscribe_timeout: Duration,
+    /// How often a quiet HTTP/2 connection is pinged.
+    #[arg(long, env = "GATEWAY_HTTP2_KEEPALIVE_INTERVAL", default_value = "20s", value_parser = parse_duration)]
+    pub http2_keepalive_interval: Duration,
+    /// An HTTP/2 ping unanswered this long closes the connection (a dead peer).
+    #[arg(long, env = "GATEWAY_HTTP2_KEEPALIVE_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub http2_keepalive_timeout: Duration,
+    /// Most concurrent HTTP/2 streams (gRPC calls) on one connection.
+    #[arg(long, env = "GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub http2_max_concurrent_streams: u32,
+    /// On shutdown, how long open connections get to finish before they are closed.
+    #[arg(long, env = "GATEWAY_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+    /// PEM certificate chain: with --tls-key, the port speaks TLS only (ALPN h2, http/1.1).
+    #[arg(long, env = "GATEWAY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "GATEWAY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Who may subscribe and who may publish, beyond --publish-token.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Access")]
+pub struct AccessArgs {
+    /// PEM CA(s): Publish then also needs a client certificate signed by one (mutual TLS).
+    /// Needs --tls-cert.
+    #[arg(long, env = "GATEWAY_PUBLISH_CLIENT_CA", requires = "tls_cert")]
+    pub publish_client_ca: Option<PathBuf>,
+    /// HMAC secret of subscriber JWTs (HS256/384/512). With this or --subscribe-jwt-public-key,
+    /// subscribers need a token; without either, subscribing is open.
+    #[arg(
+        long,
+        env = "STREAMWEAVER_SUBSCRIBE_JWT_SECRET",
+        hide_env_values = true
+    )]
+    pub subscribe_jwt_secret: Option<String>,
+    /// PEM public key of subscriber JWTs: RSA (RS*/PS*), EC P-256/P-384 (ES256/ES384) or Ed25519.
+    #[arg(long, env = "GATEWAY_SUBSCRIBE_JWT_PUBLIC_KEY")]
+    pub subscribe_jwt_public_key: Option<PathBuf>,
+    /// Clock skew allowed on a JWT's exp and nbf.
+    #[arg(long, env = "GATEWAY_SUBSCRIBE_JWT_LEEWAY", default_value = "30s", value_parser = parse_duration)]
+    pub subscribe_jwt_leeway: Duration,
 }
 
 fn sample_interval(value: &str) -> Result<Duration, String> {

@@ -14,7 +14,7 @@ use streamweaver_proto::{
     v1::{Position, PublishRequest, PublishResponse, ingest_service_server::IngestService},
 };
 use tokio_util::sync::CancellationToken;
-use tonic::{Request, Response, Status, Streaming, metadata::MetadataMap, service::Interceptor};
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
     event::SharedEvent,
@@ -124,68 +124,5 @@ impl IngestService for Ingest {
             })
             .collect();
         Ok(Response::new(response))
-    }
-}
-
-/// Requires `authorization: Bearer <token>` on a call.
-#[derive(Clone)]
-pub struct RequireBearer {
-    expected: Arc<str>,
-    metrics: Metrics,
-    endpoint: &'static str,
-}
-
-impl RequireBearer {
-    /// Calls through this interceptor need `token`; refusals are counted under `endpoint`.
-    pub fn new(token: &str, metrics: Metrics, endpoint: &'static str) -> Self {
-        Self {
-            expected: token.into(),
-            metrics,
-            endpoint,
-        }
-    }
-
-    /// Whether `metadata` carries the token.
-    pub fn allows(&self, metadata: &MetadataMap) -> bool {
-        metadata
-            .get("authorization")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .is_some_and(|token| constant_time_eq(token.as_bytes(), self.expected.as_bytes()))
-    }
-}
-
-impl Interceptor for RequireBearer {
-    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
-        if self.allows(request.metadata()) {
-            Ok(request)
-        } else {
-            self.metrics.refuse(self.endpoint, "unauthenticated");
-            Err(Status::unauthenticated("a valid bearer token is required"))
-        }
-    }
-}
-
-/// Compares secrets without leaking where they differ through timing.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bearer_tokens_are_compared_exactly() {
-        let auth = RequireBearer::new("s3cret", Metrics::default(), "ingest");
-        let with = |value: &str| {
-            let mut metadata = MetadataMap::new();
-            metadata.insert("authorization", value.parse().expect("ascii"));
-            metadata
-        };
-        assert!(auth.allows(&with("Bearer s3cret")));
-        assert!(!auth.allows(&with("Bearer s3cre")));
-        assert!(!auth.allows(&with("s3cret")));
-        assert!(!auth.allows(&MetadataMap::new()));
     }
 }

@@ -30,7 +30,12 @@ async fn main() -> ExitCode {
     .await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) if matches!(error.downcast_ref(), Some(GatewayError::Config(_))) => {
+        Err(error)
+            if matches!(
+                error.downcast_ref(),
+                Some(GatewayError::Config(_) | GatewayError::Tls(_) | GatewayError::Auth(_))
+            ) =>
+        {
             eprintln!("gateway: {error}");
             ExitCode::from(EXIT_USAGE as u8)
         }

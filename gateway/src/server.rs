@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use axum::{Router, http::HeaderValue, routing::get, serve::ListenerExt};
+use axum::{Router, http::HeaderValue, routing::get};
 use streamweaver_common::metrics::{SharedRegistry, metrics_handler};
 use streamweaver_proto::v1::ingest_service_server::IngestServiceServer;
 use tokio::net::TcpListener;
@@ -12,18 +12,19 @@ use tonic::service::Routes;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
+    admission::{Admission, Limits},
+    auth::{AuthConfigError, PublishAuth, SubscriberAuth},
     config::GatewayArgs,
-    hub::{Hub, HubSettings, Limits, PolicyDefaults},
-    ingest::{Ingest, RequireBearer},
+    hub::{self, Hub, HubSettings, PolicyDefaults},
+    ingest::Ingest,
     metrics::Metrics,
     replay::Replayer,
+    serve::{self, ServeOptions},
     sse,
-    subscribe::{StreamServiceRoute, Subscriptions},
+    subscribe::{self, StreamServiceRoute, Subscriptions},
+    tls::{self, TlsError, TlsFiles},
     websocket::{self, WebSocketState},
 };
-
-/// How long shutdown waits for connections to finish before giving up on them.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the gateway could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,12 @@ pub enum GatewayError {
     /// A flag's value is not usable.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The TLS files are unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The subscriber-token settings are unusable.
+    #[error(transparent)]
+    Auth(#[from] AuthConfigError),
     /// The reflection service could not be built from the descriptors.
     #[error("server reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -84,7 +91,7 @@ fn cors(allowed_origins: &[String]) -> Result<CorsLayer, GatewayError> {
 /// The hub's settings from the gateway's flags.
 fn hub_settings(args: &GatewayArgs) -> HubSettings {
     HubSettings {
-        limits: Limits {
+        limits: hub::Limits {
             events: args.subscriber_buffer as usize,
             bytes: usize::try_from(args.subscriber_buffer_bytes).unwrap_or(usize::MAX),
         },
@@ -111,6 +118,20 @@ pub async fn run(
             "--publish-token must not be empty".into(),
         ));
     }
+    let access = &args.access;
+    let subscriber_auth = Arc::new(SubscriberAuth::new(
+        access.subscribe_jwt_secret.as_deref(),
+        access.subscribe_jwt_public_key.as_deref(),
+        access.subscribe_jwt_leeway,
+    )?);
+    let tls = match (&args.connections.tls_cert, &args.connections.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(&TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: access.publish_client_ca.clone(),
+        })?),
+        _ => None,
+    };
     let registry = SharedRegistry::default();
     let metrics = Metrics::register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
     let replayer = Replayer::new(args.replay_settings())
@@ -121,15 +142,18 @@ pub async fn run(
     let hub = Hub::new(hub_settings(&args), replayer, metrics.clone());
     let hub_task = tokio::spawn(hub.clone().run(shutdown.clone()));
 
-    let subscribe_auth = args
-        .subscribe_token
-        .as_deref()
-        .filter(|t| !t.is_empty())
-        .map(|token| RequireBearer::new(token, metrics.clone(), "grpc"));
+    let admission = Admission::new(
+        Limits {
+            total: args.connections.max_connections as usize,
+            per_address: args.connections.max_connections_per_ip as usize,
+        },
+        &mut registry.lock().unwrap_or_else(|e| e.into_inner()),
+    );
+    let subscriber_auth_is_open = subscriber_auth.is_open();
     let subscriptions = Arc::new(Subscriptions::new(
         hub.clone(),
         metrics.clone(),
-        subscribe_auth,
+        subscriber_auth.clone(),
         args.max_subscribers,
     ));
     let ingest = Ingest::new(
@@ -138,7 +162,11 @@ pub async fn run(
         args.ingest_idle_timeout,
         shutdown.clone(),
     );
-    let publish_auth = RequireBearer::new(&args.publish_token, metrics.clone(), "ingest");
+    let publish_auth = PublishAuth::new(
+        &args.publish_token,
+        access.publish_client_ca.is_some(),
+        metrics.clone(),
+    );
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<StreamServiceRoute>().await;
@@ -164,11 +192,8 @@ pub async fn run(
         hub,
         metrics: metrics.clone(),
         subscriptions,
-        subscribe_token: args
-            .subscribe_token
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .map(Arc::from),
+        auth: subscriber_auth,
+        subscribe_timeout: args.connections.ws_subscribe_timeout,
         allowed_origins: if args.allowed_origins.iter().any(|o| o == "*") {
             Arc::from([])
         } else {
@@ -188,29 +213,32 @@ pub async fn run(
     // 400, which would break /ws, /metrics and /healthz.
     let app = grpc
         .layer(tonic_web::GrpcWebLayer::new())
+        .layer(tower::util::MapRequestLayer::new(
+            subscribe::mark_grpc_web::<axum::body::Body>,
+        ))
         .merge(http)
         .layer(cors(&args.allowed_origins)?);
 
-    tracing::info!(address = %listener.local_addr()?, "gateway listening");
+    tracing::info!(
+        address = %listener.local_addr()?,
+        tls = tls.is_some(),
+        publish_mtls = access.publish_client_ca.is_some(),
+        subscriber_tokens = !subscriber_auth_is_open,
+        "gateway listening"
+    );
     let drain = shutdown.clone();
-    // Small frames go out at once: without TCP_NODELAY, Nagle's algorithm and delayed ACKs hold
-    // a lone event back by up to 40 ms.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    tokio::spawn(async move {
         drain.cancelled().await;
         health.set_not_serving::<StreamServiceRoute>().await;
     });
-    let server = tokio::spawn(server.into_future());
-    shutdown.cancelled().await;
-    match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
-        Ok(Ok(result)) => result?,
-        Ok(Err(join_error)) => tracing::error!(%join_error, "server task failed"),
-        Err(_) => tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; stopping anyway"),
-    }
+    let options = ServeOptions {
+        header_read_timeout: args.connections.header_read_timeout,
+        http2_keepalive_interval: args.connections.http2_keepalive_interval,
+        http2_keepalive_timeout: args.connections.http2_keepalive_timeout,
+        http2_max_concurrent_streams: args.connections.http2_max_concurrent_streams,
+        drain_timeout: args.connections.drain_timeout,
+    };
+    serve::serve(listener, app, admission, tls, options, metrics, shutdown).await;
     if let Err(join_error) = hub_task.await {
         tracing::error!(%join_error, "hub task failed");
     }

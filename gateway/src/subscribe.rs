@@ -22,8 +22,8 @@ use streamweaver_proto::v1::SubscribeRequest;
 use tonic::{Request, Response, Status, server::NamedService};
 
 use crate::{
+    auth::{self, SubscriberAuth},
     hub::{Ended, Hub, Outgoing, RequestError},
-    ingest::RequireBearer,
     metrics::{Metrics, Transport},
 };
 
@@ -40,13 +40,13 @@ pub type SubscribeStream = Pin<Box<dyn Stream<Item = Result<Bytes, Status>> + Se
 pub struct Subscriptions {
     hub: Arc<Hub>,
     metrics: Metrics,
-    auth: Option<RequireBearer>,
+    auth: Arc<SubscriberAuth>,
     limit: usize,
 }
 
 impl Subscriptions {
-    /// Subscriptions to `hub`; with `auth`, subscribers need its token; at most `limit` at once.
-    pub fn new(hub: Arc<Hub>, metrics: Metrics, auth: Option<RequireBearer>, limit: usize) -> Self {
+    /// Subscriptions to `hub`, allowed by `auth`; at most `limit` at once.
+    pub fn new(hub: Arc<Hub>, metrics: Metrics, auth: Arc<SubscriberAuth>, limit: usize) -> Self {
         Self {
             hub,
             metrics,
@@ -78,19 +78,27 @@ impl Subscriptions {
             .get::<Transport>()
             .copied()
             .unwrap_or(Transport::Grpc);
-        if let Some(auth) = &self.auth
-            && !auth.allows(request.metadata())
-        {
-            self.metrics.refuse(transport.name(), "unauthenticated");
-            return Err(Status::unauthenticated("a valid bearer token is required"));
-        }
+        let refused = |error: auth::AuthError| {
+            self.metrics.refuse(transport.name(), error.reason());
+            Status::from(error)
+        };
+        let grant = self
+            .auth
+            .check_metadata(request.metadata())
+            .map_err(refused)?;
+        let mut request = request.into_inner();
+        grant.authorize(&mut request).map_err(refused)?;
         self.check_capacity(transport)?;
         let subscription = self
             .hub
-            .subscribe(request.get_ref(), transport)
+            .subscribe(&request, transport)
             .await
             .map_err(|error| status_of_refusal(&error))?;
-        tracing::debug!(transport = transport.name(), "subscriber joined");
+        tracing::debug!(
+            transport = transport.name(),
+            subject = grant.subject(),
+            "subscriber joined"
+        );
         // The stream is dropped, and with it the subscription, as soon as the client leaves.
         let stream = futures::stream::unfold(Some(subscription), |subscription| async move {
             let mut subscription = subscription?;
@@ -105,6 +113,7 @@ impl Subscriptions {
                 Err(ended) => Some((Err(status_of(&ended)), None)),
             }
         });
+        let stream = auth::until_expiry(stream, &grant, self.metrics.clone(), transport.name());
         Ok(Response::new(Box::pin(stream)))
     }
 }
@@ -131,7 +140,16 @@ pub fn status_of_refusal(error: &RequestError) -> Status {
     }
 }
 
-/// grpc-web clients announce themselves; tonic-web keeps the header for the service to see.
+/// Marks a grpc-web request before tonic-web turns it into plain gRPC (it rewrites the
+/// `content-type`), so that the route counts it as grpc-web; goes in front of tonic-web.
+pub fn mark_grpc_web<B>(mut request: http::Request<B>) -> http::Request<B> {
+    if transport_of(request.headers()) == Transport::GrpcWeb {
+        request.extensions_mut().insert(Transport::GrpcWeb);
+    }
+    request
+}
+
+/// grpc-web clients announce themselves by `content-type` (and browsers' by `x-grpc-web`).
 fn transport_of(headers: &http::HeaderMap) -> Transport {
     let grpc_web = headers.contains_key("x-grpc-web")
         || headers
@@ -193,7 +211,11 @@ impl tower::Service<http::Request<tonic::body::Body>> for StreamServiceRoute {
             );
         }
         let mut request = request;
-        let transport = transport_of(request.headers());
+        let transport = request
+            .extensions()
+            .get::<Transport>()
+            .copied()
+            .unwrap_or_else(|| transport_of(request.headers()));
         request.extensions_mut().insert(transport);
         Box::pin(async move {
             let metrics = subscriptions.metrics.clone();

@@ -17,21 +17,25 @@
 //!
 //! An idle socket is kept small: small read and write buffers, and no allocation waiting in its
 //! subscription's queue.
+//!
+//! With subscriber tokens required, the token comes as a subprotocol or a frame (see
+//! [`crate::auth`]), and every subscribe request, the first and each re-subscribe, is checked
+//! against it. A socket that has not subscribed within `--ws-subscribe-timeout` is closed.
 
 use std::{sync::Arc, time::Duration};
 
 use axum::{
+    Extension,
     extract::{
-        Query, State, WebSocketUpgrade,
+        State, WebSocketUpgrade,
         ws::{CloseFrame, Message, Utf8Bytes},
     },
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use prost::Message as _;
-use serde::Deserialize;
 use streamweaver_proto::v1::{
     StreamError, SubscribeRequest, SubscribeResponse, subscribe_response::Kind,
 };
@@ -39,9 +43,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    auth::{AuthError, SocketAuth, SubscriberAuth},
     hub::{Ended, Hub, Outgoing, Subscription},
-    ingest::constant_time_eq,
     metrics::{Metrics, Transport},
+    serve::ConnectionInfo,
     subscribe::Subscriptions,
 };
 
@@ -51,6 +56,9 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 pub const BATCH_PROTOCOL: &str = "streamweaver.v1.batch";
 /// The subprotocol in which requests and responses are Protobuf, one per binary frame.
 pub const PROTOBUF_PROTOCOL: &str = "streamweaver.v1.proto";
+/// The subprotocol of the default, one response per frame: for clients that must offer one
+/// (a browser offering a token subprotocol needs one the server selects).
+pub const JSON_PROTOCOL: &str = "streamweaver.v1.json";
 /// Most responses in one batched frame.
 const MAX_BATCH: usize = 256;
 /// A batched frame is closed once it holds this many bytes, so the socket's write buffer stays
@@ -63,7 +71,8 @@ const RESUBSCRIBE_BURST: f64 = 10.0;
 const RESUBSCRIBES_PER_SECOND: f64 = 2.0;
 /// WebSocket close code "going away", sent when the gateway shuts down.
 const GOING_AWAY: u16 = 1001;
-/// WebSocket close code "policy violation", sent to a subscriber too slow under DISCONNECT.
+/// WebSocket close code "policy violation": too slow under DISCONNECT, no subscription in time,
+/// or the token expired.
 const POLICY_VIOLATION: u16 = 1008;
 
 /// What the browser transports' handlers (`/ws`, `/sse`) need.
@@ -75,9 +84,10 @@ pub struct WebSocketState {
     pub metrics: Metrics,
     /// The subscribe endpoint, for its capacity check.
     pub subscriptions: Arc<Subscriptions>,
-    /// Token subscribers must give (`?token=` on `/ws`; `authorization: Bearer` on `/sse`), if
-    /// any.
-    pub subscribe_token: Option<Arc<str>>,
+    /// Who may subscribe.
+    pub auth: Arc<SubscriberAuth>,
+    /// A socket with no subscription this long after opening is closed.
+    pub subscribe_timeout: Duration,
     /// Allowed browser origins; empty means any.
     pub allowed_origins: Arc<[String]>,
     /// How often to ping.
@@ -109,30 +119,29 @@ impl WebSocketState {
     }
 }
 
-/// Query parameters of `/ws`.
-#[derive(Debug, Deserialize)]
-pub struct WsQuery {
-    token: Option<String>,
-}
-
 /// Checks origin, credential and capacity, then upgrades the connection.
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<WebSocketState>,
-    Query(query): Query<WsQuery>,
+    connection: Option<Extension<ConnectionInfo>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let endpoint = Transport::Websocket.name();
     if let Some(refusal) = state.refuse_foreign_origin(&headers, Transport::Websocket) {
         return refusal;
     }
-    if let Some(expected) = &state.subscribe_token {
-        let given = query.token.unwrap_or_default();
-        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-            state.metrics.refuse(endpoint, "unauthenticated");
-            return (StatusCode::UNAUTHORIZED, "a valid ?token= is required\n").into_response();
+    let auth = match SocketAuth::at_upgrade(state.auth.clone(), &uri, &headers) {
+        Ok(auth) => auth,
+        Err(error) => {
+            state.metrics.refuse(endpoint, error.reason());
+            let status = match error {
+                AuthError::TokenInUrl => StatusCode::BAD_REQUEST,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            return (status, format!("{error}\n")).into_response();
         }
-    }
+    };
     if let Err(status) = state.subscriptions.check_capacity(Transport::Websocket) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -140,11 +149,12 @@ pub async fn upgrade(
         )
             .into_response();
     }
-    let ws = ws.protocols([PROTOBUF_PROTOCOL, BATCH_PROTOCOL]);
+    // Never selects a token subprotocol: the token is not echoed back.
+    let ws = ws.protocols([PROTOBUF_PROTOCOL, BATCH_PROTOCOL, JSON_PROTOCOL]);
     let framing = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
         Some(PROTOBUF_PROTOCOL) => Framing::Protobuf,
-        Some(_) => Framing::Json { batched: true },
-        None => Framing::Json { batched: false },
+        Some(BATCH_PROTOCOL) => Framing::Json { batched: true },
+        _ => Framing::Json { batched: false },
     };
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
@@ -153,7 +163,11 @@ pub async fn upgrade(
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
             // Boxed: the task then holds a pointer, and the loop's state only while it lives.
-            Box::pin(serve(sink, stream, state, framing))
+            Box::pin(async move {
+                serve(sink, stream, state, framing, auth).await;
+                // The connection's admission place is held until the socket ends.
+                drop(connection);
+            })
         })
 }
 
@@ -324,14 +338,20 @@ impl Resubscribes {
 /// What the loop does next.
 enum Action {
     Send(Message),
-    Close(u16, &'static str),
+    Close(u16, Utf8Bytes),
     Stop,
 }
 
-/// Serves one socket until the peer leaves, goes silent, or the gateway stops, in `framing`.
-/// Generic over the socket halves so tests can drive it without a network.
-pub async fn serve<S, R, E>(mut sink: S, mut stream: R, state: WebSocketState, framing: Framing)
-where
+/// Serves one socket until the peer leaves, goes silent, does not subscribe in time, its token
+/// expires, or the gateway stops, in `framing`. Generic over the socket halves so tests can
+/// drive it without a network.
+pub async fn serve<S, R, E>(
+    mut sink: S,
+    mut stream: R,
+    state: WebSocketState,
+    framing: Framing,
+    mut auth: SocketAuth,
+) where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::fmt::Display,
@@ -347,14 +367,15 @@ where
     ping.reset();
     let mut last_heard = Instant::now();
     let silent_limit = state.ping_interval * 3;
+    let subscribe_by = Instant::now() + state.subscribe_timeout;
 
     loop {
         let action = if let Some(why) = ended.take() {
             match why {
-                Ended::ShuttingDown => Action::Close(GOING_AWAY, "gateway is shutting down"),
+                Ended::ShuttingDown => Action::Close(GOING_AWAY, "gateway is shutting down".into()),
                 Ended::TooSlow => Action::Close(
                     POLICY_VIOLATION,
-                    "subscriber fell behind (slow-client policy DISCONNECT)",
+                    "subscriber fell behind (slow-client policy DISCONNECT)".into(),
                 ),
                 Ended::ReplayUnavailable(message) => {
                     subscription = None;
@@ -363,7 +384,20 @@ where
             }
         } else {
             tokio::select! {
-                () = shutdown.cancelled() => Action::Close(GOING_AWAY, "gateway is shutting down"),
+                () = shutdown.cancelled() => Action::Close(GOING_AWAY, "gateway is shutting down".into()),
+                () = tokio::time::sleep_until(subscribe_by), if !auth.has_subscribed() => {
+                    state.metrics.refuse(endpoint, "no_subscription");
+                    let reason = format!("no SubscribeRequest within {:?}", state.subscribe_timeout);
+                    Action::Close(POLICY_VIOLATION, reason.into())
+                }
+                () = sleep_until_expiry(&auth) => {
+                    state.metrics.refuse(endpoint, AuthError::Expired.reason());
+                    let error = AuthError::Expired;
+                    // Best effort: the close frame follows.
+                    let frame = error_frame(error.code_name(), error.to_string());
+                    let _ = tokio::time::timeout(silent_limit, sink.send(frame)).await;
+                    Action::Close(POLICY_VIOLATION, "the token has expired".into())
+                }
                 incoming = stream.next() => {
                     last_heard = Instant::now();
                     match incoming {
@@ -379,8 +413,18 @@ where
                                     "RESOURCE_EXHAUSTED",
                                     format!("too many subscribe requests: at most {RESUBSCRIBE_BURST} at once, then {RESUBSCRIBES_PER_SECOND} per second"),
                                 ))
+                            } else if let Message::Text(text) = &frame
+                                && let Some(outcome) = auth.authorization_frame(text)
+                            {
+                                match outcome {
+                                    Ok(()) => continue,
+                                    Err(error) => {
+                                        state.metrics.refuse(endpoint, error.reason());
+                                        Action::Send(error_frame(error.code_name(), error.to_string()))
+                                    }
+                                }
                             } else {
-                                match subscribe(&state, framing, &frame).await {
+                                match subscribe(&state, &mut auth, framing, &frame).await {
                                     Ok(new) => {
                                         // Replacing the subscription drops the old one at once.
                                         subscription = Some(new);
@@ -430,10 +474,7 @@ where
         let outgoing = match action {
             Action::Send(message) => message,
             Action::Close(code, reason) => {
-                let close = Message::Close(Some(CloseFrame {
-                    code,
-                    reason: Utf8Bytes::from_static(reason),
-                }));
+                let close = Message::Close(Some(CloseFrame { code, reason }));
                 let _ = tokio::time::timeout(silent_limit, sink.send(close)).await;
                 break;
             }
@@ -454,18 +495,33 @@ async fn next_outgoing(subscription: &mut Option<Subscription>) -> Result<Outgoi
     }
 }
 
-/// Reads a frame as a request and subscribes, or says what is wrong (a status code and a
-/// message; counted).
+/// Resolves when the socket's token expires; never without one.
+async fn sleep_until_expiry(auth: &SocketAuth) {
+    match auth.deadline() {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads a frame as a request, checks it against the socket's token (narrowing "all topics" to
+/// the allowed ones), and subscribes; or says what is wrong (counted), as a status code name
+/// and a message.
 async fn subscribe(
     state: &WebSocketState,
+    auth: &mut SocketAuth,
     framing: Framing,
     frame: &Message,
 ) -> Result<Subscription, (&'static str, String)> {
-    let request = framing.request(frame).map_err(|(reason, message)| {
-        state.metrics.refuse(Transport::Websocket.name(), reason);
+    let endpoint = Transport::Websocket.name();
+    let mut request = framing.request(frame).map_err(|(reason, message)| {
+        state.metrics.refuse(endpoint, reason);
         ("INVALID_ARGUMENT", message)
     })?;
-    state
+    auth.authorize(&mut request).map_err(|error| {
+        state.metrics.refuse(endpoint, error.reason());
+        (error.code_name(), error.to_string())
+    })?;
+    let subscription = state
         .hub
         .subscribe(&request, Transport::Websocket)
         .await
@@ -476,7 +532,9 @@ async fn subscribe(
                 "INVALID_ARGUMENT"
             };
             (code, error.to_string())
-        })
+        })?;
+    auth.subscribed(&request);
+    Ok(subscription)
 }
 
 /// Parses a text frame into a request, or a metrics reason and a message for the client.

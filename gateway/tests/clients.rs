@@ -288,34 +288,108 @@ async fn sse_refuses_bad_requests_saying_why() {
             .await,
         1.0
     );
+}
 
-    let gateway = Gateway::start(&["--subscribe-token", "s3cret"]).await;
+/// With subscriber JWTs required, `/sse` takes the token as `authorization: Bearer` or as the
+/// first-party cookie, never in the URL; its topics narrow or refuse the subscription, and the
+/// stream ends with UNAUTHENTICATED when it expires.
+#[tokio::test]
+async fn sse_takes_tokens_in_a_header_or_a_cookie_never_the_url() {
+    let gateway = Gateway::start(&[
+        "--subscribe-jwt-secret",
+        JWT_SECRET,
+        "--subscribe-jwt-leeway",
+        "0s",
+    ])
+    .await;
+    let client = http();
+    let token = jwt(3600, serde_json::json!({"topics": ["server_logs"]}));
     let response = get(&client, &gateway, "topics=server_logs", &[]).await;
     assert_eq!(response.status(), 401);
-    // Never in the URL, where logs keep it: in a header, or a first-party cookie.
-    let response = get(&client, &gateway, "topics=server_logs&token=s3cret", &[]).await;
+    assert!(body_text(response).await.contains("authorization: Bearer"));
+    // Never in the URL, where logs keep it.
+    let response = get(
+        &client,
+        &gateway,
+        &format!("topics=server_logs&token={token}"),
+        &[],
+    )
+    .await;
     assert_eq!(response.status(), 400);
     assert!(
         body_text(response)
             .await
             .contains("not accepted in the URL")
     );
+    let bearer = format!("Bearer {token}");
+    let response = get(
+        &client,
+        &gateway,
+        "topics=stock_trades",
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(response.status(), 403, "a topic the token does not allow");
     let response = get(
         &client,
         &gateway,
         "topics=server_logs",
-        &[("cookie", "theme=dark; streamweaver_token=s3cret")],
+        &[("authorization", "Bearer not-a-jwt")],
     )
     .await;
+    assert_eq!(response.status(), 401);
+
+    let cookie = format!("theme=dark; streamweaver_token={token}");
+    let response = get(&client, &gateway, "", &[("cookie", &cookie)]).await;
     assert_eq!(response.status(), 200);
+    let mut stream = EventStream {
+        body: response.into_body(),
+        buffer: String::new(),
+    };
+    gateway
+        .publish(vec![log_at(0, 0, "api", LogLevel::Info), trade(0, "NVDA")])
+        .await
+        .expect("publish");
+    let (_, event) = stream.next_event().await;
+    assert_eq!(
+        event.topic, "server_logs",
+        "every topic, narrowed to the token's"
+    );
+
+    // A token that expires ends its stream with UNAUTHENTICATED.
+    let short = format!("Bearer {}", jwt(2, serde_json::json!({})));
     let response = get(
         &client,
         &gateway,
         "topics=server_logs",
-        &[("authorization", "Bearer s3cret")],
+        &[("authorization", &short)],
     )
     .await;
     assert_eq!(response.status(), 200);
+    let mut stream = EventStream {
+        body: response.into_body(),
+        buffer: String::new(),
+    };
+    let code = loop {
+        match stream.next().await.map(|message| message.response.kind) {
+            Some(Some(Kind::Error(error))) => break error.code,
+            Some(_) => continue,
+            None => panic!("the stream ended without saying why"),
+        }
+    };
+    assert_eq!(code, "UNAUTHENTICATED");
+    assert!(stream.next().await.is_none(), "the stream ends");
+    assert_refused(
+        &gateway.metrics().await,
+        "sse",
+        &[
+            "unauthenticated",
+            "token_in_url",
+            "topic_not_allowed",
+            "invalid_token",
+            "token_expired",
+        ],
+    );
 }
 
 type WebSocket =

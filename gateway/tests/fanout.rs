@@ -372,7 +372,7 @@ async fn two_hundred_subscribers_each_get_exactly_what_their_filter_and_policy_s
         connected = ["grpc", "grpc-web", "websocket"]
             .into_iter()
             .map(|t| {
-                metric_in(
+                metric(
                     &metrics,
                     &format!(r#"gateway_subscribers{{transport="{t}"}}"#),
                 )
@@ -529,12 +529,12 @@ async fn under_every_policy_a_subscriber_that_never_reads_slows_nobody_and_holds
         }
 
         let metrics = gateway.metrics().await;
-        let queued = metric_in(&metrics, "gateway_queued_bytes");
+        let queued = metric(&metrics, "gateway_queued_bytes");
         assert!(
             queued <= 3.0 * BUFFER_BYTES,
             "{name}: {queued} bytes queued for three subscribers"
         );
-        let acted = metric_in(
+        let acted = metric(
             &metrics,
             &format!(r#"gateway_slow_client_actions_total{{policy="{name}",action="{action}"}}"#),
         );

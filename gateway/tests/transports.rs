@@ -18,64 +18,12 @@ use support::*;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 use tonic::Code;
 
-type WebSocket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 async fn websocket(gateway: &Gateway, origin: &str) -> Result<WebSocket, tungstenite::Error> {
     let mut request = format!("ws://{}/ws", gateway.address).into_client_request()?;
     request
         .headers_mut()
         .insert("origin", origin.parse().expect("header"));
     Ok(tokio_tungstenite::connect_async(request).await?.0)
-}
-
-/// The next non-heartbeat response on a socket, parsed from proto3 JSON.
-async fn next_response(socket: &mut WebSocket) -> SubscribeResponse {
-    loop {
-        let frame = tokio::time::timeout(WITHIN, socket.next())
-            .await
-            .expect("a frame in time")
-            .expect("open")
-            .expect("ok");
-        if let Message::Text(text) = frame {
-            let response: SubscribeResponse =
-                serde_json::from_str(&text).expect("proto3 JSON SubscribeResponse");
-            if !matches!(response.kind, Some(Kind::Heartbeat(_))) {
-                return response;
-            }
-        }
-    }
-}
-
-async fn next_event(socket: &mut WebSocket) -> Event {
-    match next_response(socket).await.kind {
-        Some(Kind::Event(event)) => event,
-        other => panic!("expected an event, got {other:?}"),
-    }
-}
-
-async fn send_json(socket: &mut WebSocket, json: &str) {
-    socket.send(Message::text(json)).await.expect("send");
-}
-
-/// Publishes until `socket` has its subscription (the server applies it asynchronously).
-async fn wait_subscribed(
-    gateway: &Gateway,
-    socket: &mut WebSocket,
-    probe: impl Fn(i64) -> Event,
-    from: i64,
-) -> i64 {
-    let mut offset = from;
-    loop {
-        gateway.publish(vec![probe(offset)]).await.expect("publish");
-        offset += 1;
-        if let Ok(frame) =
-            tokio::time::timeout(Duration::from_millis(100), next_response(socket)).await
-        {
-            assert!(matches!(frame.kind, Some(Kind::Event(_))), "{frame:?}");
-            return offset;
-        }
-    }
 }
 
 #[tokio::test]

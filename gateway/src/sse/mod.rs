@@ -6,6 +6,12 @@
 //! `EventSource` sends the last one back as `Last-Event-ID` and resumes exactly where it was,
 //! through the same backfill as every other transport.
 //!
+//! With subscriber tokens required (`--subscribe-jwt-secret` / `--subscribe-jwt-public-key`), the
+//! token comes as `authorization: Bearer <jwt>`, or, for a browser's `EventSource` (which cannot
+//! set headers), as the first-party cookie [`TOKEN_COOKIE`] — never in the URL, where proxies
+//! and logs keep it. Its topics narrow the subscription as on every transport, and the stream
+//! ends with an `UNAUTHENTICATED` error message when it expires.
+//!
 //! Heartbeats are messages too (a `heartbeat` response with the positions, and its token), so
 //! a subscriber whose filter passes nothing for a while still moves its `Last-Event-ID` on. A
 //! stream ends when the gateway shuts down or the subscriber falls behind under the DISCONNECT
@@ -24,11 +30,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures::{Stream, StreamExt as _};
 use streamweaver_proto::v1::{StreamError, SubscribeResponse, subscribe_response::Kind};
 
+use tokio::time::Instant;
+
 use crate::{
+    auth::{AuthError, Grant},
     event::SharedEvent,
     hub::{Ended, Outgoing, Subscription},
-    ingest::constant_time_eq,
-    metrics::Transport,
+    metrics::{Metrics, Transport},
     websocket::{WebSocketState, json_of},
 };
 
@@ -48,6 +56,10 @@ fn refusal(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, format!("{message}\n")).into_response()
 }
 
+/// Where an SSE subscriber's token goes.
+const TOKEN_HINT: &str =
+    "send `authorization: Bearer <token>`, or the `streamweaver_token` cookie (never in the URL)";
+
 /// The subscriber credential a request carries: `authorization: Bearer …`, else the
 /// [`TOKEN_COOKIE`] cookie.
 fn credential(headers: &HeaderMap) -> Option<&str> {
@@ -66,6 +78,26 @@ fn credential(headers: &HeaderMap) -> Option<&str> {
                 (name == TOKEN_COOKIE).then_some(value)
             })
     })
+}
+
+/// What the request's token allows (everything when subscribing is open).
+fn grant(state: &WebSocketState, headers: &HeaderMap) -> Result<Grant, AuthError> {
+    if state.auth.is_open() {
+        return Ok(Grant::default());
+    }
+    let token = credential(headers).ok_or(AuthError::MissingToken(TOKEN_HINT))?;
+    state.auth.verify(token)
+}
+
+/// A refusal of the token, as HTTP says it (counted).
+fn auth_refusal(state: &WebSocketState, error: &AuthError) -> Response {
+    state.metrics.refuse(Transport::Sse.name(), error.reason());
+    let status = match error.code() {
+        tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+        tonic::Code::InvalidArgument => StatusCode::BAD_REQUEST,
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    refusal(status, error)
 }
 
 /// Checks origin, credential, request and capacity, then streams.
@@ -89,16 +121,10 @@ pub async fn handler(
             return refusal(StatusCode::BAD_REQUEST, error);
         }
     };
-    if let Some(expected) = &state.subscribe_token {
-        let given = credential(&headers).unwrap_or_default();
-        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-            state.metrics.refuse(endpoint, "unauthenticated");
-            return refusal(
-                StatusCode::UNAUTHORIZED,
-                format!("a valid authorization: Bearer or {TOKEN_COOKIE} cookie is required"),
-            );
-        }
-    }
+    let grant = match grant(&state, &headers) {
+        Ok(grant) => grant,
+        Err(error) => return auth_refusal(&state, &error),
+    };
     // The browser's Last-Event-ID is newer than whatever the page put in its URL.
     let last_event_id = headers
         .get("last-event-id")
@@ -119,6 +145,9 @@ pub async fn handler(
     if let Some(resumed) = &resumed {
         request.resume_from = resumed.to_positions();
     }
+    if let Err(error) = grant.authorize(&mut request) {
+        return auth_refusal(&state, &error);
+    }
     // The first token holds where the subscriber starts, so a reconnect before any event
     // resumes from there too.
     let mut positions = Positions::new();
@@ -130,8 +159,19 @@ pub async fn handler(
         }
         Err(error) => return refusal(StatusCode::BAD_REQUEST, error),
     };
-    tracing::debug!(resumed = resumed.is_some(), "sse subscriber joined");
-    let mut response = Body::from_stream(messages(subscription, positions)).into_response();
+    tracing::debug!(
+        resumed = resumed.is_some(),
+        subject = grant.subject(),
+        "sse subscriber joined"
+    );
+    let writer = Writer {
+        subscription,
+        positions,
+        expires: grant.deadline(),
+        metrics: state.metrics.clone(),
+        ended: false,
+    };
+    let mut response = Body::from_stream(messages(writer)).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -145,16 +185,8 @@ pub async fn handler(
 
 /// The stream's body: a first chunk with the retry delay, then the subscription's messages, a
 /// chunk at a time (whatever is ready at once, up to [`MAX_CHUNK_BYTES`]).
-fn messages(
-    subscription: Subscription,
-    positions: Positions,
-) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
+fn messages(writer: Writer) -> impl Stream<Item = Result<Bytes, std::convert::Infallible>> + Send {
     let first = Bytes::from(format!(": streamweaver\nretry: {RETRY_MILLIS}\n\n"));
-    let writer = Writer {
-        subscription,
-        positions,
-        ended: false,
-    };
     futures::stream::once(async move { Ok(first) }).chain(futures::stream::unfold(
         writer,
         |mut writer| async move {
@@ -168,6 +200,9 @@ fn messages(
 struct Writer {
     subscription: Subscription,
     positions: Positions,
+    /// When the subscriber's token expires (the stream ends then).
+    expires: Option<Instant>,
+    metrics: Metrics,
     ended: bool,
 }
 
@@ -178,7 +213,23 @@ impl Writer {
             return None;
         }
         let mut chunk = BytesMut::new();
-        match self.subscription.next().await {
+        let expires = self.expires;
+        let expiry = async {
+            match expires {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let next = tokio::select! {
+            next = self.subscription.next() => next,
+            () = expiry => {
+                self.metrics.refuse(Transport::Sse.name(), AuthError::Expired.reason());
+                self.ended = true;
+                self.put_error(&mut chunk, "UNAUTHENTICATED", AuthError::Expired.to_string());
+                return Some(chunk.freeze());
+            }
+        };
+        match next {
             Ok(outgoing) => self.write(&mut chunk, &outgoing),
             Err(why) => {
                 self.end(&mut chunk, why);
@@ -245,13 +296,18 @@ impl Writer {
     fn end(&mut self, chunk: &mut BytesMut, why: Ended) {
         self.ended = true;
         if let Ended::ReplayUnavailable(message) = why {
-            let error = Outgoing::Message(Box::new(SubscribeResponse {
-                kind: Some(Kind::Error(StreamError {
-                    code: "UNAVAILABLE".into(),
-                    message,
-                })),
-            }));
-            self.put(chunk, &json_of(&error));
+            self.put_error(chunk, "UNAVAILABLE", message);
         }
+    }
+
+    /// Writes an `error` response.
+    fn put_error(&self, chunk: &mut BytesMut, code: &str, message: String) {
+        let error = Outgoing::Message(Box::new(SubscribeResponse {
+            kind: Some(Kind::Error(StreamError {
+                code: code.into(),
+                message,
+            })),
+        }));
+        self.put(chunk, &json_of(&error));
     }
 }

@@ -1,6 +1,6 @@
 //! The consumer's flags, each with an environment fallback.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Args;
 use streamweaver_common::{duration::parse_duration, kafka::KafkaArgs};
@@ -23,9 +23,18 @@ pub struct ConsumerArgs {
     #[arg(long, env = "CONSUMER_FETCH_WAIT_MAX_MS", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(0..=300_000))]
     pub fetch_wait_max_ms: u32,
-    /// The gateway's gRPC address.
+    /// The gateway's gRPC address; `https://` for a gateway that speaks TLS.
     #[arg(long, env = "GATEWAY_URL", default_value = "http://127.0.0.1:8080")]
     pub gateway_url: String,
+    /// PEM CA the gateway's TLS certificate must chain to (default: the system's trust roots).
+    #[arg(long, env = "GATEWAY_CA")]
+    pub gateway_ca: Option<PathBuf>,
+    /// PEM client certificate for a gateway that requires mutual TLS for Publish.
+    #[arg(long, env = "CONSUMER_CLIENT_CERT", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, env = "CONSUMER_CLIENT_KEY", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// Bearer token the gateway requires for Publish.
     #[arg(long, env = "STREAMWEAVER_PUBLISH_TOKEN", hide_env_values = true)]
     pub publish_token: String,

@@ -15,7 +15,7 @@ use rdkafka::{consumer::Consumer, producer::FutureProducer};
 use streamweaver_common::{kafka::ensure_topics, metrics::SharedRegistry};
 use streamweaver_proto::{topics, v1::ingest_service_client::IngestServiceClient};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Endpoint;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 pub use config::ConsumerArgs;
 use forward::{BearerToken, Forwarder};
@@ -47,8 +47,7 @@ pub async fn run(args: ConsumerArgs, shutdown: CancellationToken) -> Result<(), 
     let token = BearerToken::new(&args.publish_token)
         .filter(|_| !args.publish_token.is_empty())
         .ok_or_else(|| ConsumerError::Config("--publish-token must be printable ASCII".into()))?;
-    let endpoint = Endpoint::from_shared(args.gateway_url.clone())
-        .map_err(|e| ConsumerError::Config(format!("--gateway-url {:?}: {e}", args.gateway_url)))?
+    let endpoint = gateway_endpoint(&args)?
         .connect_timeout(Duration::from_secs(3))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))
@@ -120,4 +119,38 @@ pub async fn run(args: ConsumerArgs, shutdown: CancellationToken) -> Result<(), 
     .run(shutdown)
     .await?;
     Ok(())
+}
+
+/// The gateway's endpoint: plaintext for `http://`; for `https://`, TLS trusting `--gateway-ca`
+/// (else the system's roots) and presenting `--client-cert` when given (mutual TLS).
+fn gateway_endpoint(args: &ConsumerArgs) -> Result<Endpoint, ConsumerError> {
+    let endpoint = Endpoint::from_shared(args.gateway_url.clone())
+        .map_err(|e| ConsumerError::Config(format!("--gateway-url {:?}: {e}", args.gateway_url)))?;
+    let tls_files = args.gateway_ca.is_some() || args.client_cert.is_some();
+    if !args.gateway_url.starts_with("https://") {
+        if tls_files {
+            return Err(ConsumerError::Config(
+                "--gateway-ca and --client-cert need an https:// --gateway-url".into(),
+            ));
+        }
+        return Ok(endpoint);
+    }
+    let read = |flag: &str, path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|e| ConsumerError::Config(format!("{flag} {}: {e}", path.display())))
+    };
+    let mut tls = ClientTlsConfig::new();
+    tls = match &args.gateway_ca {
+        Some(path) => tls.ca_certificate(Certificate::from_pem(read("--gateway-ca", path)?)),
+        None => tls.with_native_roots(),
+    };
+    if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+        tls = tls.identity(Identity::from_pem(
+            read("--client-cert", cert)?,
+            read("--client-key", key)?,
+        ));
+    }
+    endpoint
+        .tls_config(tls)
+        .map_err(|e| ConsumerError::Config(format!("TLS to the gateway: {e}")))
 }
