@@ -8,7 +8,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --workspace --bins \
     && mkdir -p /out \
     && cp target/release/stock-producer target/release/social-producer target/release/log-producer \
-          target/release/stream-consumer target/release/gateway /out/
+          target/release/stream-consumer target/release/gateway target/release/trade-bars /out/
 
 FROM debian:bookworm-slim
 ARG BIN

@@ -33,6 +33,7 @@ cat >&2 <<MSG
   StreamWeaver is running.
     dashboard   http://localhost:${DASHBOARD_PORT:-3000}
     grpcurl     grpcurl -plaintext -d '{}' $gateway streamweaver.v1.StreamService/Subscribe
+    bars        grpcurl -plaintext -d '{"topics":["trade_bars"]}' $gateway streamweaver.v1.StreamService/Subscribe
     metrics     http://$gateway/metrics
     logs        $RUN_DIR/*.log (followed below)
   Ctrl-C stops everything.

@@ -2,8 +2,8 @@
 # Starts and stops the pieces of a local StreamWeaver, each as a background process with a pid
 # file and a log under $RUN_DIR. `make run` and the browser test are built from these commands.
 #
-#   scripts/stack.sh start-all | start-broker | start-gateway | start-consumer
-#                    start-producers | start-dashboard | stop NAME | stop-all | wait-port PORT
+#   scripts/stack.sh start-all | start-broker | start-gateway | start-consumer | start-producers
+#                    start-trade-bars | start-dashboard | stop NAME | stop-all | wait-port PORT
 #
 # Settings (environment): RUN_DIR (.run), BIN_DIR (target/debug), BROKER_PORT (9092),
 # KAFKA_BOOTSTRAP_SERVERS (an external Kafka: no broker is started), BROKER_STORAGE
@@ -87,7 +87,7 @@ wait_port() {
 
 case "${1:-}" in
   start-all)
-    for piece in broker gateway consumer producers dashboard; do
+    for piece in broker gateway consumer producers trade-bars dashboard; do
       "$0" "start-$piece"
     done ;;
   start-broker)
@@ -112,6 +112,9 @@ case "${1:-}" in
     start stock-producer "$BIN_DIR/stock-producer" --bootstrap-servers "$BOOTSTRAP" --rate "${STOCK_RATE:-20}"
     start social-producer "$BIN_DIR/social-producer" --bootstrap-servers "$BOOTSTRAP" --rate "${SOCIAL_RATE:-4}"
     start log-producer "$BIN_DIR/log-producer" --bootstrap-servers "$BOOTSTRAP" --rate "${LOG_RATE:-25}" ;;
+  start-trade-bars)
+    start trade-bars "$BIN_DIR/trade-bars" --bootstrap-servers "$BOOTSTRAP" \
+      --gateway-url "http://127.0.0.1:$GATEWAY_PORT" ;;
   start-dashboard)
     start dashboard "$ROOT/frontend/node_modules/.bin/vite" preview --config "$ROOT/frontend/vite.config.ts" \
       "$ROOT/frontend" --host 127.0.0.1 --port "$DASHBOARD_PORT" --strictPort
@@ -119,7 +122,8 @@ case "${1:-}" in
   stop) stop "$2" ;;
   stop-all)
     # Producers first and the broker last, so nothing in flight is cut off.
-    for name in dashboard stock-producer social-producer log-producer stream-consumer gateway broker; do
+    for name in dashboard stock-producer social-producer log-producer trade-bars stream-consumer \
+      gateway broker; do
       stop "$name"
     done ;;
   wait-port) wait_port "$2" ;;

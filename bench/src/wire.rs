@@ -16,25 +16,34 @@ use streamweaver_proto::{
     v1::{Event, event::Payload},
 };
 
+/// The topics the benchmark's events are of: the three producers' (trade-bars' `trade_bars` is
+/// derived from trades, not a load of its own).
+pub const TOPICS: [Topic; 3] = [Topic::StockTrades, Topic::SocialFeed, Topic::ServerLogs];
 /// Partitions per topic the benchmark spreads events over.
 pub const PARTITIONS_PER_TOPIC: usize = 3;
-/// Every partition the benchmark uses: `Topic::ALL.len() × PARTITIONS_PER_TOPIC`.
-pub const PARTITIONS: usize = Topic::ALL.len() * PARTITIONS_PER_TOPIC;
+/// Every partition the benchmark uses: `TOPICS.len() × PARTITIONS_PER_TOPIC`.
+pub const PARTITIONS: usize = TOPICS.len() * PARTITIONS_PER_TOPIC;
+
+/// The place of `topic` in [`TOPICS`].
+fn topic_slot(topic: Topic) -> Option<usize> {
+    TOPICS.iter().position(|t| *t == topic)
+}
 
 /// Where event `seq` goes: (topic, partition, offset).
 pub fn position_of(seq: u64) -> (Topic, i32, i64) {
     let slot = (seq % PARTITIONS as u64) as usize;
-    let topic = Topic::ALL[slot % Topic::ALL.len()];
-    let partition = (slot / Topic::ALL.len()) as i32;
+    let topic = TOPICS[slot % TOPICS.len()];
+    let partition = (slot / TOPICS.len()) as i32;
     (topic, partition, (seq / PARTITIONS as u64) as i64)
 }
 
 /// The dense slot (0..[`PARTITIONS`]) of a topic's partition, or `None` if out of range.
 pub fn slot_of(topic: Topic, partition: i32) -> Option<usize> {
+    let topic = topic_slot(topic)?;
     usize::try_from(partition)
         .ok()
         .filter(|p| *p < PARTITIONS_PER_TOPIC)
-        .map(|p| p * Topic::ALL.len() + topic.index())
+        .map(|p| p * TOPICS.len() + topic)
 }
 
 /// The sequence number of the event at `offset` in `slot`.
@@ -56,7 +65,7 @@ impl EventSource {
         let mut trades = stock_producer::StockTrades::default();
         let mut posts = social_producer::SocialPosts::default();
         let mut logs = log_producer::ServerLogs::default();
-        let mut pool = Vec::with_capacity(size * Topic::ALL.len());
+        let mut pool = Vec::with_capacity(size * TOPICS.len());
         for _ in 0..size {
             pool.push(Payload::StockTrade(trades.next_trade(&mut rng, now)));
             pool.push(Payload::SocialPost(posts.next_post(&mut rng, now)));
@@ -68,14 +77,17 @@ impl EventSource {
     /// Event `seq`, stamped as produced at `now`.
     pub fn event(&self, seq: u64, now: SystemTime) -> Event {
         let (topic, partition, offset) = position_of(seq);
-        // The pool holds the topics in `Topic::ALL` order, so this picks a payload of `topic`.
-        let rounds = self.pool.len() / Topic::ALL.len();
-        let index = (seq as usize / Topic::ALL.len()) % rounds * Topic::ALL.len() + topic.index();
+        // The pool holds the topics in `TOPICS` order and event `seq` is of topic
+        // `TOPICS[seq % TOPICS.len()]`, so this picks a payload of `topic`.
+        let rounds = self.pool.len() / TOPICS.len();
+        let index =
+            (seq as usize / TOPICS.len()) % rounds * TOPICS.len() + seq as usize % TOPICS.len();
         let payload = self.pool[index].clone();
         let key = match &payload {
             Payload::StockTrade(trade) => trade.symbol.clone(),
             Payload::SocialPost(post) => post.author.clone(),
             Payload::LogEntry(entry) => entry.service.clone(),
+            Payload::TradeBar(bar) => bar.symbol.clone(),
         };
         Event {
             topic: topic.name().to_owned(),
@@ -375,6 +387,7 @@ mod tests {
             assert_eq!(seq_of(slot, offset), seq);
         }
         assert_eq!(slot_of(Topic::StockTrades, 3), None);
+        assert_eq!(slot_of(Topic::TradeBars, 0), None, "no load of bars");
         assert_eq!(slot_of(Topic::StockTrades, -1), None);
     }
 

@@ -285,6 +285,25 @@ pub async fn start_gateway(args: gateway::GatewayArgs) -> anyhow::Result<(Socket
     Ok((address, running))
 }
 
+/// Publishes `events` to the gateway at `address` as the stream-consumer does: one `Publish`
+/// call, with the publish token.
+pub async fn publish(
+    address: SocketAddr,
+    events: Vec<Event>,
+) -> anyhow::Result<streamweaver_proto::v1::PublishResponse> {
+    let mut client = streamweaver_proto::v1::ingest_service_client::IngestServiceClient::connect(
+        format!("http://{address}"),
+    )
+    .await?;
+    let mut request = tonic::Request::new(futures::stream::iter([
+        streamweaver_proto::v1::PublishRequest { events },
+    ]));
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {PUBLISH_TOKEN}").parse()?);
+    Ok(client.publish(request).await?.into_inner())
+}
+
 /// What the tests' consumers are told beyond where to go: a low fetch wait, quick acks and
 /// backoff.
 pub const CONSUMER_TEST_FLAGS: [&str; 6] = [
@@ -365,6 +384,69 @@ pub fn start_all_producers(broker: &Broker, rate: f64, count: u64) -> Vec<Runnin
             log_producer::ServerLogs::default(),
         ),
     ]
+}
+
+/// trade-bars' flags for tests: the given gateway (whose heartbeat is 2 s), a short grace.
+pub fn trade_bars_args(broker: &Broker, gateway: SocketAddr) -> trade_bars::TradeBarsArgs {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        trade_bars: trade_bars::TradeBarsArgs,
+    }
+    let url = format!("http://{gateway}");
+    let mut args = Cli::parse_from([
+        "trade-bars",
+        "--gateway-url",
+        &url,
+        "--gateway-heartbeat",
+        "2s",
+        "--grace",
+        "500ms",
+        "--max-backoff",
+        "500ms",
+    ])
+    .trade_bars;
+    args.kafka = broker.kafka_args();
+    args
+}
+
+/// Starts trade-bars.
+pub fn start_trade_bars(args: trade_bars::TradeBarsArgs) -> Running {
+    Running::spawn(|shutdown| async move {
+        trade_bars::run(args, shutdown).await?;
+        Ok(())
+    })
+}
+
+/// The body of `GET url`.
+pub async fn http_get(url: &str) -> anyhow::Result<String> {
+    use http_body_util::{BodyExt, Empty};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let response = client.get(url.parse()?).await?;
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Subscribers the gateway at `address` has now, over every transport (its `/metrics`).
+pub async fn gateway_subscribers(address: SocketAddr) -> anyhow::Result<i64> {
+    let metrics = http_get(&format!("http://{address}/metrics")).await?;
+    Ok(metrics
+        .lines()
+        .filter(|line| line.starts_with("gateway_subscribers{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<i64>().ok())
+        .sum())
+}
+
+/// Every event of `topic` Kafka holds now, decoded (records that are not events left out).
+pub async fn read_topic(broker: &Broker, topic: &'static str) -> anyhow::Result<Vec<Event>> {
+    let kafka = broker.kafka_args();
+    let tail = tokio::task::spawn_blocking(move || {
+        streamweaver_common::kafka::read_tail(&kafka, topic, None, Duration::from_secs(60))
+    })
+    .await??;
+    Ok(tail.events)
 }
 
 /// Asserts that `events` run through each partition from offset 0 without a hole, a repeat or

@@ -63,6 +63,7 @@ fn compose_file_has_every_seed_service_wired_with_health_conditions() {
             "social_producer",
             "stock_producer",
             "stream_consumer",
+            "trade_bars",
             "web_dashboard"
         ]
     );
@@ -116,6 +117,7 @@ fn compose_file_has_every_seed_service_wired_with_health_conditions() {
         "log_producer",
         "stream_consumer",
         "gateway",
+        "trade_bars",
     ]
     .iter()
     .map(|s| {
@@ -131,7 +133,8 @@ fn compose_file_has_every_seed_service_wired_with_health_conditions() {
             "social-producer",
             "log-producer",
             "stream-consumer",
-            "gateway"
+            "gateway",
+            "trade-bars"
         ]
     );
     for bin in &bins {
@@ -166,6 +169,20 @@ fn compose_file_has_every_seed_service_wired_with_health_conditions() {
         consumer["environment"]["STREAMWEAVER_PUBLISH_TOKEN"],
         gateway["environment"]["STREAMWEAVER_PUBLISH_TOKEN"],
         "the consumer presents the token the gateway requires"
+    );
+    let bars = &services["trade_bars"];
+    assert_eq!(
+        bars["depends_on"]["gateway"]["condition"], "service_healthy",
+        "trade-bars follows the gateway"
+    );
+    assert_eq!(
+        bars["depends_on"]["kafka-init"]["condition"],
+        "service_completed_successfully"
+    );
+    assert_eq!(bars["environment"]["GATEWAY_URL"], "http://gateway:8080");
+    assert_eq!(
+        bars["environment"]["KAFKA_BOOTSTRAP_SERVERS"],
+        "kafka:19092"
     );
     let dashboard = &services["web_dashboard"];
     assert_eq!(dashboard["ports"][0]["published"], "3000");

@@ -216,11 +216,11 @@ test("StreamWeaver dashboard, end to end", { timeout: 420_000 }, async (t) => {
           const sinceSec = Number(hh) * 3600 + Number(mm) * 60 + Number(ss);
           const before = (openedSec - sinceSec + 86_400) % 86_400;
           assert.ok(before >= 3, `the window starts ${before} s before the page opened`);
-          // The header's figures are redrawn once a second: wait for the next.
+          // The header's figures are redrawn once a second.
           await fresh.waitForFunction(
-            () => Number(document.querySelector('[data-testid="events-replayed"]')?.getAttribute("data-value")) > 0,
+            () => Number(document.querySelector('[data-testid="events-replayed"]')?.getAttribute("data-value") ?? "0") > 0,
             undefined,
-            { timeout: 5_000 },
+            { timeout: 5_000, polling: 200 },
           );
         }
       } finally {
@@ -328,7 +328,7 @@ test("StreamWeaver dashboard, end to end", { timeout: 420_000 }, async (t) => {
       );
     });
 
-    await t.test("a click opens the full log line, a post, and a symbol's chart", async () => {
+    await t.test("a click opens the full log line, a post, and a symbol's chart with trade-bars' candles", async () => {
       // The pointer over the list pauses it, so the first row stays the first row.
       await page.locator('[data-testid="log-list"]').hover();
       await page.waitForFunction(() => document.querySelector('[data-testid="logs-status"]')?.getAttribute("data-paused") === "true", undefined, { timeout: 5_000 });
@@ -348,10 +348,61 @@ test("StreamWeaver dashboard, end to end", { timeout: 420_000 }, async (t) => {
       await page.locator('[data-testid="post-detail"]').waitFor({ timeout: 5_000 });
       await page.keyboard.press("Escape");
 
+      const openedSec = Date.now() / 1000;
       await page.locator('[data-testid^="symbol-"]').first().click();
       const chart = page.locator('[data-testid="chart-dialog"] [data-testid="price-chart"] canvas').first();
       await chart.waitFor({ timeout: 10_000 });
-      await sleep(1_000);
+
+      // trade-bars runs in the stack: the chart's candles are filled from before it opened (the
+      // start point), then grow live, and are drawn in the up and down colours.
+      const candles = () =>
+        page.evaluate(() => {
+          const figure = document.querySelector('[data-testid="chart-dialog"] .price-chart');
+          return {
+            count: Number(figure?.getAttribute("data-candles") ?? "0"),
+            first: Number(figure?.getAttribute("data-first-candle") ?? "NaN"),
+            last: Number(figure?.getAttribute("data-last-candle") ?? "NaN"),
+            caption: figure?.querySelector("figcaption")?.textContent ?? "",
+            status: document.querySelector('[data-testid="candles-status"]')?.getAttribute("data-status") ?? "",
+          };
+        });
+      await page.waitForFunction(
+        () => Number(document.querySelector('[data-testid="chart-dialog"] .price-chart')?.getAttribute("data-candles") ?? "0") >= 3,
+        undefined,
+        { timeout: 20_000, polling: 200 },
+      );
+      const atOpen = await candles();
+      assert.ok(
+        atOpen.first < openedSec - 2,
+        `the candles start before the chart opened (${atOpen.first} vs ${openedSec}): filled from the start point`,
+      );
+      assert.match(atOpen.caption, /\d+ from trade-bars \(green up, red down\)/);
+      assert.equal(atOpen.status, "connected");
+      await page.waitForFunction(
+        (last) => Number(document.querySelector('[data-testid="chart-dialog"] .price-chart')?.getAttribute("data-last-candle") ?? "0") > last,
+        atOpen.last,
+        { timeout: 15_000, polling: 200 },
+      );
+      const drawn = await page.evaluate(() => {
+        const hex = (name) => {
+          const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim().replace("#", "");
+          return [0, 2, 4].map((i) => parseInt(v.slice(i, i + 2), 16));
+        };
+        const colours = { up: hex("--up"), down: hex("--down") };
+        const counts = { up: 0, down: 0 };
+        // The plot is the largest canvas; the axes are canvases of their own.
+        const canvases = [...document.querySelectorAll('[data-testid="chart-dialog"] [data-testid="price-chart"] canvas')];
+        const plot = canvases.sort((a, b) => b.width * b.height - a.width * a.height)[0];
+        const data = plot?.getContext("2d")?.getImageData(0, 0, plot.width, plot.height).data ?? [];
+        for (let i = 0; i < data.length; i += 4) {
+          for (const [name, [r, g, b]] of Object.entries(colours)) {
+            if (Math.abs(data[i] - r) + Math.abs(data[i + 1] - g) + Math.abs(data[i + 2] - b) < 24) counts[name]++;
+          }
+        }
+        return counts;
+      });
+      t.diagnostic(`candles: ${atOpen.count} at open (from ${atOpen.first}), pixels drawn ${JSON.stringify(drawn)}`);
+      assert.ok(drawn.up + drawn.down > 50, `candles are drawn: ${JSON.stringify(drawn)}`);
       await shot(page, "chart");
       await page.keyboard.press("Escape");
       await page.locator('[data-testid="chart-dialog"]').waitFor({ state: "hidden", timeout: 5_000 });

@@ -6,27 +6,24 @@ describe("resolveConfig", () => {
     expect(resolveConfig("", "dash.local", undefined)).toEqual({
       gatewayUrl: "http://dash.local:8080",
       transport: "ws",
-      heartbeatMs: 15_000,
     });
   });
 
   it("reads the gateway's heartbeat interval in seconds, within bounds", () => {
     expect(resolveConfig("?heartbeat=5", "h", undefined).heartbeatMs).toBe(5_000);
     expect(resolveConfig("?heartbeat=2.5s", "h", undefined).heartbeatMs).toBe(2_500);
-    expect(resolveConfig("?heartbeat=0", "h", undefined).heartbeatMs).toBe(15_000);
-    expect(resolveConfig("?heartbeat=soon", "h", undefined).heartbeatMs).toBe(15_000);
+    expect(resolveConfig("?heartbeat=0", "h", undefined).heartbeatMs).toBeUndefined();
+    expect(resolveConfig("?heartbeat=soon", "h", undefined).heartbeatMs).toBeUndefined();
   });
 
   it("prefers ?gateway=, then the build-time URL", () => {
     expect(resolveConfig("?gateway=http://10.0.0.2:9000/", "h", "http://built:1")).toEqual({
       gatewayUrl: "http://10.0.0.2:9000",
       transport: "ws",
-      heartbeatMs: 15_000,
     });
     expect(resolveConfig("?transport=grpc-web", "h", "https://built.example")).toEqual({
       gatewayUrl: "https://built.example",
       transport: "grpc-web",
-      heartbeatMs: 15_000,
     });
     expect(resolveConfig("?gateway=javascript:alert(1)&transport=carrier-pigeon", "h", "").transport).toBe("ws");
     expect(resolveConfig("?transport=sse", "h", "").transport).toBe("sse");

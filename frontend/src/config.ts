@@ -4,12 +4,10 @@
  * Precedence for the gateway URL: `?gateway=` query parameter, then the build-time
  * `VITE_GATEWAY_URL`, then port 8080 on the host that served the page (the dashboard and the
  * gateway normally run side by side). The transport comes from `?transport=` (default `ws`) and
- * can be switched live from the header. `?heartbeat=` is the gateway's heartbeat interval in
- * seconds (default 15, the gateway's default), from which the page decides that a silent
- * connection is dead.
+ * can be switched live from the header. `?heartbeat=` overrides, in seconds, the heartbeat interval
+ * from which the page decides that a silent connection is dead; without it the page uses the
+ * interval the gateway states in its heartbeats (15 s until the first one arrives).
  */
-import { DEFAULT_HEARTBEAT_MS } from "./transport/subscription";
-
 /** The ways the browser can receive the stream: WebSocket, grpc-web, Server-Sent Events. */
 export type TransportName = "ws" | "grpc-web" | "sse";
 
@@ -18,8 +16,9 @@ export const TRANSPORTS: readonly TransportName[] = ["ws", "grpc-web", "sse"];
 export interface DashboardConfig {
   gatewayUrl: string;
   transport: TransportName;
-  /** The gateway's `--heartbeat`, in milliseconds. */
-  heartbeatMs: number;
+  /** The gateway's `--heartbeat` in milliseconds, when `?heartbeat=` sets it; otherwise the
+   * page follows the interval the gateway states in its heartbeats. */
+  heartbeatMs?: number;
 }
 
 /** Seconds as `15` or `15s`, within 1 s – 1 h; `undefined` for anything else. */
@@ -60,8 +59,8 @@ export function resolveConfig(
     normaliseGatewayUrl(buildTimeGatewayUrl) ??
     `http://${host}:8080`;
   const transport = parseTransport(params.get("transport")) ?? "ws";
-  const heartbeatMs = parseHeartbeat(params.get("heartbeat")) ?? DEFAULT_HEARTBEAT_MS;
-  return { gatewayUrl, transport, heartbeatMs };
+  const heartbeatMs = parseHeartbeat(params.get("heartbeat"));
+  return heartbeatMs === undefined ? { gatewayUrl, transport } : { gatewayUrl, transport, heartbeatMs };
 }
 
 /** The WebSocket endpoint of a gateway: same host and port, `ws(s)` scheme, path `/ws`. */

@@ -66,6 +66,19 @@ export function tradesRequest(): SubscribeRequest {
   });
 }
 
+/**
+ * One symbol's one-second bars from the trade-bars service (`trade_bars`), for its chart: the
+ * same window as the board (`startAt`), then live. One bar a second is little, so the
+ * gateway's default slow-client policy suits it.
+ */
+export function tradeBarsRequest(symbol: string): SubscribeRequest {
+  return create(SubscribeRequestSchema, {
+    topics: ["trade_bars"],
+    symbols: [symbol],
+    startAt: { point: { case: "last", value: durationFromMs(TRADES_BACKFILL_MS) } },
+  });
+}
+
 /** Social posts, by the given authors only (empty: everyone), with a CEL `filter` (or ""). */
 export function feedRequest(authors: readonly string[], filter = ""): SubscribeRequest {
   return create(SubscribeRequestSchema, { topics: ["social_feed"], authors: [...authors], filter });

@@ -52,8 +52,8 @@ pub struct GatewayArgs {
     /// Longest wait for Kafka when an offset went backwards or jumped far ahead (ingest waits).
     #[arg(long, env = "GATEWAY_OFFSET_CHECK_TIMEOUT", default_value = "3s", value_parser = parse_duration)]
     pub offset_check_timeout: Duration,
-    /// How long a resume keeps retrying while Kafka cannot be read before the subscription ends
-    /// with UNAVAILABLE.
+    /// How long a backfill keeps retrying while Kafka cannot be read before it skips the
+    /// offsets it could not read (with a gap notice naming them) and goes on live.
     #[arg(long, env = "GATEWAY_REPLAY_RETRY_FOR", default_value = "10s", value_parser = parse_duration)]
     pub replay_retry_for: Duration,
     /// Most subscribers at once, over all transports.
@@ -71,6 +71,11 @@ pub struct GatewayArgs {
     /// How often idle WebSockets are pinged; one silent for three intervals is closed.
     #[arg(long, env = "GATEWAY_WS_PING_INTERVAL", default_value = "20s", value_parser = parse_duration)]
     pub ws_ping_interval: Duration,
+    /// Batched WebSockets: a frame sent less than this after the previous one waits out the rest
+    /// of it, so a busy socket sends fewer, larger frames; a quiet one sends at once (0: never
+    /// wait). At most 100 ms.
+    #[arg(long, env = "GATEWAY_WS_BATCH_LINGER", default_value = "5ms", value_parser = batch_linger)]
+    pub ws_batch_linger: Duration,
     /// Kafka bootstrap servers (host:port, comma-separated): the gateway reads Kafka itself to
     /// replay what resuming subscribers missed.
     #[arg(
@@ -190,6 +195,21 @@ fn sample_interval(value: &str) -> Result<Duration, String> {
             "{value:?} is outside {} ms to {} s",
             MIN_SAMPLE_INTERVAL.as_millis(),
             MAX_SAMPLE_INTERVAL.as_secs()
+        ))
+    }
+}
+
+/// Longest `--ws-batch-linger`: beyond it the wait is latency a user sees.
+pub const MAX_BATCH_LINGER: Duration = Duration::from_millis(100);
+
+fn batch_linger(value: &str) -> Result<Duration, String> {
+    let linger = parse_duration(value)?;
+    if linger <= MAX_BATCH_LINGER {
+        Ok(linger)
+    } else {
+        Err(format!(
+            "{value:?} is longer than {} ms",
+            MAX_BATCH_LINGER.as_millis()
         ))
     }
 }

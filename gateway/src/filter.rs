@@ -22,7 +22,9 @@ pub const MAX_FILTER_VALUES: usize = 1_000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
     /// A topic StreamWeaver does not carry.
-    #[error("unknown topic {0:?}; known topics are stock_trades, social_feed, server_logs")]
+    #[error(
+        "unknown topic {0:?}; known topics are stock_trades, social_feed, server_logs, trade_bars"
+    )]
     UnknownTopic(String),
     /// A log level number outside the enum.
     #[error("unknown log level {0}")]
@@ -175,7 +177,7 @@ impl Filter {
         self.routed = TopicSet::default();
         for topic in self.topics.iter() {
             let fields = match topic {
-                Topic::StockTrades => &self.symbols,
+                Topic::StockTrades | Topic::TradeBars => &self.symbols,
                 Topic::SocialFeed => &self.authors,
                 Topic::ServerLogs => &self.services,
             };
@@ -243,7 +245,7 @@ impl Filter {
     /// expression last (it costs the most).
     pub fn matches_besides_key(&self, event: &Event, payload: &Payload) -> bool {
         let fields = match payload {
-            Payload::StockTrade(_) => true,
+            Payload::StockTrade(_) | Payload::TradeBar(_) => true,
             Payload::SocialPost(post) => {
                 self.hashtags.is_empty()
                     || post.hashtags.iter().any(|tag| allows(&self.hashtags, tag))
@@ -269,6 +271,7 @@ impl Filter {
 pub fn routing_key(payload: &Payload) -> &str {
     match payload {
         Payload::StockTrade(trade) => &trade.symbol,
+        Payload::TradeBar(bar) => &bar.symbol,
         Payload::SocialPost(post) => &post.author,
         Payload::LogEntry(entry) => &entry.service,
     }
@@ -341,8 +344,19 @@ mod tests {
         assert!(filter.matches(&log(LogLevel::Error)));
         assert!(!filter.matches(&log(LogLevel::Warn)));
         assert!(filter.matches(&post(&["rustlang", "tech"])));
+        let bar = |symbol: &str| Event {
+            topic: topics::TRADE_BARS.into(),
+            payload: Some(Payload::TradeBar(streamweaver_proto::v1::TradeBar {
+                symbol: symbol.into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert!(filter.matches(&bar("AAPL")), "symbols narrow bars too");
+        assert!(!filter.matches(&bar("MSFT")));
         assert!(!filter.matches(&post(&["tech"])));
         assert_eq!(filter.keys(Topic::StockTrades), Some(&["AAPL".into()][..]));
+        assert_eq!(filter.keys(Topic::TradeBars), Some(&["AAPL".into()][..]));
         assert_eq!(filter.keys(Topic::ServerLogs), None);
     }
 

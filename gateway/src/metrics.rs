@@ -117,7 +117,7 @@ pub struct Metrics {
     pub backfilled: Family<SourceLabels, Counter>,
     /// Subscriptions whose backfill is running now.
     pub backfills: Gauge,
-    /// Subscriptions ended because Kafka could not be read for their backfill.
+    /// Backfills that gave up on Kafka: a stretch skipped with a gap notice, or the subscription ended.
     pub backfill_failures: Counter,
     /// What filter expressions cost and refused.
     pub expressions: ExprMetrics,
@@ -254,7 +254,7 @@ impl Metrics {
         );
         registry.register(
             "gateway_backfill_failures",
-            "Subscriptions ended because Kafka could not be read for their backfill",
+            "Backfills that gave up on Kafka: a stretch skipped with a gap notice, or the subscription ended",
             m.backfill_failures.clone(),
         );
         m.expressions.register(registry);

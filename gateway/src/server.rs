@@ -200,6 +200,7 @@ pub async fn run(
             args.allowed_origins.clone().into()
         },
         ping_interval: args.ws_ping_interval,
+        batch_linger: args.ws_batch_linger,
         shutdown: shutdown.clone(),
     };
     let http = Router::new()

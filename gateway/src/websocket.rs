@@ -8,7 +8,9 @@
 //! client that asks for the subprotocol [`BATCH_PROTOCOL`] gets each text frame as a JSON array
 //! of the `SubscribeResponse`s ready at that moment instead, assembled from the same shared
 //! pieces: at thousands of events per second a browser spends far less on a few large frames
-//! than on one frame per event.
+//! than on one frame per event. While events keep coming such a socket sends at most one frame
+//! per `--ws-batch-linger`, so frames grow under load (and the gateway wakes and writes each
+//! socket less often); after a quiet spell the next frame goes out at once.
 //!
 //! A client that asks for [`PROTOBUF_PROTOCOL`] speaks Protobuf instead, for services and for
 //! pages that want to spend less CPU: each `SubscribeResponse` is a binary frame (an event's is
@@ -34,7 +36,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::{BufMut, Bytes, BytesMut};
-use futures::{Sink, SinkExt, Stream, StreamExt};
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use prost::Message as _;
 use streamweaver_proto::v1::{
     StreamError, SubscribeRequest, SubscribeResponse, subscribe_response::Kind,
@@ -64,6 +66,8 @@ const MAX_BATCH: usize = 256;
 /// A batched frame is closed once it holds this many bytes, so the socket's write buffer stays
 /// small.
 const MAX_BATCH_BYTES: usize = 32 * 1024;
+/// Room a batched frame starts with: a few dozen events' worth.
+const FRAME_CAPACITY: usize = 8 * 1024;
 /// The socket's read buffer: client frames are small requests.
 const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// Re-subscribes a connection may make at once, then [`RESUBSCRIBES_PER_SECOND`].
@@ -92,6 +96,9 @@ pub struct WebSocketState {
     pub allowed_origins: Arc<[String]>,
     /// How often to ping.
     pub ping_interval: Duration,
+    /// Batched sockets: least time between two frames while events keep coming (see
+    /// `--ws-batch-linger`).
+    pub batch_linger: Duration,
     /// Ends open sockets when the gateway stops.
     pub shutdown: CancellationToken,
 }
@@ -255,6 +262,15 @@ pub(crate) fn json_of(outgoing: &Outgoing) -> Bytes {
     }
 }
 
+/// Adds a response to `batch`: an event's shared encoding is copied from where it is, without
+/// touching its reference count (shared by every subscriber, so contended).
+fn push_json(batch: &mut Batch, outgoing: &Outgoing) {
+    match outgoing {
+        Outgoing::Event(event) => batch.push(event.json()),
+        Outgoing::Message(message) => batch.push(&json_message(message)),
+    }
+}
+
 fn json_message(message: &SubscribeResponse) -> Bytes {
     match serde_json::to_vec(message) {
         Ok(json) => Bytes::from(json),
@@ -282,8 +298,13 @@ struct Batch {
 
 impl Batch {
     fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// A batch with room for `bytes` of pieces, so a frame is not grown copy by copy.
+    fn with_capacity(bytes: usize) -> Self {
         Self {
-            frame: BytesMut::new(),
+            frame: BytesMut::with_capacity(bytes),
             count: 0,
         }
     }
@@ -368,6 +389,8 @@ pub async fn serve<S, R, E>(
     let mut last_heard = Instant::now();
     let silent_limit = state.ping_interval * 3;
     let subscribe_by = Instant::now() + state.subscribe_timeout;
+    // When the last batched frame was assembled.
+    let mut last_frame: Option<Instant> = None;
 
     loop {
         let action = if let Some(why) = ended.take() {
@@ -445,12 +468,19 @@ pub async fn serve<S, R, E>(
                     }
                     Ok(first) if !framing.batched() => Action::Send(framing.frame(&first)),
                     Ok(first) => {
-                        let mut batch = Batch::new();
-                        batch.push(&json_of(&first));
-                        // Take whatever else is ready now, without waiting for more.
+                        let mut batch = Batch::with_capacity(FRAME_CAPACITY);
+                        push_json(&mut batch, &first);
+                        // Busy (the last frame went out within the linger): wait out the rest
+                        // of it so more join this frame. Quiet: send at once.
+                        if let Some(linger_until) = last_frame.map(|at| at + state.batch_linger)
+                            && Instant::now() < linger_until
+                        {
+                            tokio::time::sleep_until(linger_until).await;
+                        }
+                        // Take whatever else is ready now.
                         while !batch.is_full() {
                             match subscription.as_mut().and_then(Subscription::try_next) {
-                                Some(Ok(next)) => batch.push(&json_of(&next)),
+                                Some(Ok(next)) => push_json(&mut batch, &next),
                                 Some(Err(why)) => {
                                     ended = Some(why);
                                     break;
@@ -458,6 +488,7 @@ pub async fn serve<S, R, E>(
                                 None => break,
                             }
                         }
+                        last_frame = Some(Instant::now());
                         Action::Send(batch.finish())
                     }
                 },
@@ -480,8 +511,14 @@ pub async fn serve<S, R, E>(
             }
             Action::Stop => break,
         };
-        // A peer that stops reading stalls only this loop; its queue's policy acts.
-        match tokio::time::timeout(silent_limit, sink.send(outgoing)).await {
+        // A peer that stops reading stalls only this loop; its queue's policy acts. Most sends
+        // complete at once: only one that waits gets a timer.
+        let mut send = std::pin::pin!(sink.send(outgoing));
+        let sent = match (&mut send).now_or_never() {
+            Some(sent) => Ok(sent),
+            None => tokio::time::timeout(silent_limit, send).await,
+        };
+        match sent {
             Ok(Ok(())) => {}
             Ok(Err(_)) | Err(_) => break,
         }
@@ -616,6 +653,112 @@ mod tests {
             panic!("a text frame")
         };
         assert_eq!(text.as_str(), r#"[{"a":1},{"b":2}]"#);
+    }
+
+    /// A socket served with a 10 ms linger, over channels; returns the hub, the client's
+    /// request sender and the frames the gateway sends.
+    fn lingering_socket() -> (
+        Arc<Hub>,
+        futures::channel::mpsc::UnboundedSender<Result<Message, std::convert::Infallible>>,
+        futures::channel::mpsc::UnboundedReceiver<Message>,
+    ) {
+        use crate::{
+            hub::{HubSettings, Limits, PolicyDefaults, PolicyKind},
+            replay::{ReplaySettings, Replayer},
+        };
+        let metrics = Metrics::register(&mut prometheus_client::registry::Registry::default());
+        let replayer = Replayer::new(ReplaySettings {
+            bootstrap_servers: "127.0.0.1:1".into(),
+            fetch_wait_max_ms: 10,
+            max_concurrent_reads: 1,
+            max_value_bytes: 1 << 20,
+            cache_bytes: 1 << 20,
+        })
+        .expect("a replayer");
+        let settings = HubSettings {
+            limits: Limits {
+                events: 1024,
+                bytes: 1 << 20,
+            },
+            policy: PolicyDefaults {
+                kind: PolicyKind::Gap,
+                sample_interval: Duration::from_secs(1),
+            },
+            history: 100,
+            history_max_age: Duration::from_secs(600),
+            heartbeat: Duration::from_secs(600),
+            offset_check_timeout: Duration::from_millis(100),
+            replay_retry_for: Duration::from_millis(100),
+        };
+        let hub = Hub::new(settings, replayer, metrics.clone());
+        let state = WebSocketState {
+            hub: hub.clone(),
+            metrics: metrics.clone(),
+            subscriptions: Arc::new(Subscriptions::new(hub.clone(), metrics, Arc::default(), 10)),
+            auth: Arc::default(),
+            subscribe_timeout: Duration::from_secs(600),
+            allowed_origins: Arc::from(Vec::new()),
+            ping_interval: Duration::from_secs(600),
+            batch_linger: Duration::from_millis(10),
+            shutdown: CancellationToken::new(),
+        };
+        let (sink, frames) = futures::channel::mpsc::unbounded();
+        let (requests, stream) = futures::channel::mpsc::unbounded();
+        tokio::spawn(serve(
+            sink,
+            stream,
+            state,
+            Framing::Json { batched: true },
+            SocketAuth::open(),
+        ));
+        (hub, requests, frames)
+    }
+
+    /// The kinds in the next frame (a JSON array), and when it came.
+    async fn next_frame(
+        frames: &mut futures::channel::mpsc::UnboundedReceiver<Message>,
+    ) -> (Vec<String>, Instant) {
+        let Some(Message::Text(text)) = frames.next().await else {
+            panic!("a text frame")
+        };
+        let responses: Vec<SubscribeResponse> =
+            serde_json::from_str(text.as_str()).expect("a JSON array");
+        let kinds = responses
+            .into_iter()
+            .map(|response| match response.kind {
+                Some(Kind::Event(event)) => format!("event {}", event.offset),
+                Some(Kind::Heartbeat(heartbeat)) => format!("heartbeat {}", heartbeat.caught_up),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        (kinds, Instant::now())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batched_frames_linger_only_while_events_keep_coming() {
+        use crate::hub::testing::trade;
+        let (hub, requests, mut frames) = lingering_socket();
+        requests
+            .unbounded_send(Ok(Message::Text("{}".into())))
+            .expect("sent");
+        let (kinds, _) = next_frame(&mut frames).await;
+        assert_eq!(kinds, ["heartbeat true"], "a heartbeat at once");
+
+        // After a quiet spell, an event goes out at once.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let published = Instant::now();
+        hub.publish(&[trade(0, 0, "A")]).await;
+        let (kinds, at) = next_frame(&mut frames).await;
+        assert_eq!(kinds, ["event 0"]);
+        assert_eq!(at, published, "no wait after a quiet spell");
+
+        // While events keep coming, the next frame waits out the linger and takes them all.
+        hub.publish(&[trade(0, 1, "A")]).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        hub.publish(&[trade(0, 2, "A")]).await;
+        let (kinds, at) = next_frame(&mut frames).await;
+        assert_eq!(kinds, ["event 1", "event 2"]);
+        assert_eq!(at, published + Duration::from_millis(10));
     }
 
     #[tokio::test(start_paused = true)]

@@ -26,6 +26,23 @@ async fn websocket(gateway: &Gateway, origin: &str) -> Result<WebSocket, tungste
     Ok(tokio_tungstenite::connect_async(request).await?.0)
 }
 
+/// The next response on a gRPC stream that is not a heartbeat (one comes first, at once), or
+/// how the stream ended.
+async fn next_grpc(
+    stream: &mut tonic::Streaming<SubscribeResponse>,
+) -> Result<SubscribeResponse, tonic::Status> {
+    tokio::time::timeout(WITHIN, async {
+        loop {
+            let response = stream.message().await?.expect("a message");
+            if !matches!(response.kind, Some(Kind::Heartbeat(_))) {
+                return Ok(response);
+            }
+        }
+    })
+    .await
+    .expect("in time")
+}
+
 #[tokio::test]
 async fn websocket_subscribes_changes_subscription_and_survives_bad_frames() {
     let gateway = Gateway::start(&[]).await;
@@ -228,11 +245,7 @@ async fn grpc_web_subscribes_over_http1_and_reports_errors_in_trailers() {
         ])
         .await
         .expect("publish");
-    let response = tokio::time::timeout(WITHIN, stream.message())
-        .await
-        .expect("in time")
-        .expect("ok")
-        .expect("a message");
+    let response = next_grpc(&mut stream).await.expect("a message");
     match response.kind {
         Some(Kind::Event(event)) => {
             assert_eq!((event.topic.as_str(), event.offset), ("server_logs", 1))
@@ -254,11 +267,7 @@ async fn grpc_web_subscribes_over_http1_and_reports_errors_in_trailers() {
         .publish(vec![trade(1, "AAPL"), trade(2, "MSFT")])
         .await
         .expect("publish");
-    let response = tokio::time::timeout(WITHIN, trades.message())
-        .await
-        .expect("in time")
-        .expect("ok")
-        .expect("a message");
+    let response = next_grpc(&mut trades).await.expect("a message");
     assert!(matches!(response.kind, Some(Kind::Event(e)) if e.offset == 2));
 
     let status = client
@@ -516,9 +525,8 @@ async fn shutdown_ends_grpc_streams_with_unavailable_and_websockets_with_going_a
         .await;
 
     gateway.begin_stop();
-    let status = tokio::time::timeout(WITHIN, stream.message())
+    let status = next_grpc(&mut stream)
         .await
-        .expect("ends in time")
         .expect_err("ends with a status");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert_eq!(status.message(), "gateway is shutting down");
@@ -570,11 +578,7 @@ async fn oversize_and_overlong_subscribe_requests_are_refused_clearly_and_counte
         .expect("subscribe")
         .into_inner();
     gateway.publish(vec![trade(0, "A")]).await.expect("publish");
-    let response = tokio::time::timeout(WITHIN, stream.message())
-        .await
-        .expect("in time")
-        .expect("ok")
-        .expect("a message");
+    let response = next_grpc(&mut stream).await.expect("a message");
     assert!(matches!(response.kind, Some(Kind::Event(_))));
 
     let metrics = gateway.metrics().await;

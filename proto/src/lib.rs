@@ -26,8 +26,10 @@ pub mod topics {
     pub const SOCIAL_FEED: &str = "social_feed";
     /// Server log lines, keyed by service.
     pub const SERVER_LOGS: &str = "server_logs";
+    /// One-second OHLC bars of the stock trades, keyed by symbol, made by the trade-bars service.
+    pub const TRADE_BARS: &str = "trade_bars";
     /// Every event topic's name, in [`Topic::ALL`]'s order.
-    pub const ALL: [&str; 3] = [STOCK_TRADES, SOCIAL_FEED, SERVER_LOGS];
+    pub const ALL: [&str; 4] = [STOCK_TRADES, SOCIAL_FEED, SERVER_LOGS, TRADE_BARS];
 
     /// One of the topics StreamWeaver carries: a closed set, so a topic is checked once, where
     /// it comes in, and is a small `Copy` value everywhere after.
@@ -39,11 +41,18 @@ pub mod topics {
         SocialFeed,
         /// `server_logs`.
         ServerLogs,
+        /// `trade_bars`.
+        TradeBars,
     }
 
     impl Topic {
         /// Every topic, in a fixed order.
-        pub const ALL: [Topic; 3] = [Topic::StockTrades, Topic::SocialFeed, Topic::ServerLogs];
+        pub const ALL: [Topic; 4] = [
+            Topic::StockTrades,
+            Topic::SocialFeed,
+            Topic::ServerLogs,
+            Topic::TradeBars,
+        ];
 
         /// The Kafka topic name.
         pub const fn name(self) -> &'static str {
@@ -51,6 +60,7 @@ pub mod topics {
                 Topic::StockTrades => STOCK_TRADES,
                 Topic::SocialFeed => SOCIAL_FEED,
                 Topic::ServerLogs => SERVER_LOGS,
+                Topic::TradeBars => TRADE_BARS,
             }
         }
 
@@ -66,6 +76,7 @@ pub mod topics {
                 Payload::StockTrade(_) => Topic::StockTrades,
                 Payload::SocialPost(_) => Topic::SocialFeed,
                 Payload::LogEntry(_) => Topic::ServerLogs,
+                Payload::TradeBar(_) => Topic::TradeBars,
             }
         }
     }
@@ -118,7 +129,7 @@ pub mod topics {
             assert!(
                 error
                     .to_string()
-                    .contains("stock_trades, social_feed, server_logs")
+                    .contains("stock_trades, social_feed, server_logs, trade_bars")
             );
         }
     }
@@ -136,6 +147,14 @@ pub mod time {
         Timestamp {
             seconds: i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
             nanos: since_epoch.subsec_nanos() as i32,
+        }
+    }
+
+    /// `duration` as a Protobuf duration (clamped to what one holds).
+    pub fn duration(duration: Duration) -> pbjson_types::Duration {
+        pbjson_types::Duration {
+            seconds: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
+            nanos: duration.subsec_nanos() as i32,
         }
     }
 

@@ -12,7 +12,7 @@ export interface PanelProps<Data> {
   live: LiveDashboard;
   data: Data;
   transport: StreamTransport;
-  heartbeatMs: number;
+  heartbeatMs: number | undefined;
   /** On narrow screens only one panel shows at a time. */
   hiddenOnNarrow: boolean;
 }

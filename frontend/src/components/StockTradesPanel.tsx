@@ -2,7 +2,8 @@
  * StockTradesPanel: the board, one row per symbol — last price, side and size of the last
  * trade, change from the stated open, trade count and the last minute's prices — filled at
  * once by its own subscription (the last five minutes, then live, newest-per-symbol when
- * behind). A symbol opens its price chart. It owns its subscription.
+ * behind). A symbol opens its chart, with trade-bars' candles of the same window (a second
+ * subscription, open while the chart is). It owns its subscriptions.
  */
 import { memo, useCallback, useMemo, useState } from "react";
 import {
@@ -23,8 +24,10 @@ import { Panel, PanelFigure, type PanelProps } from "./Panel";
 import { PriceChart } from "./PriceChart";
 import { Sparkline } from "./Sparkline";
 import { useStream } from "./useStream";
+import { useTradeBars, type TradeBarsView } from "./useTradeBars";
 
 const SIDE_WORDS = { B: "buy", S: "sell", "": "" } as const;
+const CANDLE_STATUS = { connecting: "connecting…", connected: "live", disconnected: "not connected, retrying" } as const;
 
 const Row = memo(function Row({ row, onOpen }: { row: TradeRow; onOpen: (symbol: string) => void }) {
   const dir = direction(row.change);
@@ -51,7 +54,7 @@ const Row = memo(function Row({ row, onOpen }: { row: TradeRow; onOpen: (symbol:
   );
 });
 
-function ChartDetail({ row }: { row: TradeRow }) {
+function ChartDetail({ row, candles }: { row: TradeRow; candles: TradeBarsView }) {
   const dir = direction(row.change);
   return (
     <>
@@ -85,7 +88,11 @@ function ChartDetail({ row }: { row: TradeRow }) {
       </dl>
       <p className="chart-note muted">
         The window starts with the last {TRADES_BACKFILL_MS / 60_000} minutes the page asked for when it opened, or at
-        its first trade if the gateway could not serve them.
+        its first trade if the gateway could not serve them. Green and red candles are the trade-bars service&apos;s
+        one-second bars; blue ones are seconds it has not closed yet, drawn from the trades this page received.
+      </p>
+      <p className="chart-note muted" role="status" data-testid="candles-status" data-status={candles.status}>
+        Candles: {CANDLE_STATUS[candles.status]}
       </p>
     </>
   );
@@ -102,6 +109,7 @@ export const StockTradesPanel = memo(function StockTradesPanel({
   useStream(live, "trades", transport, request, heartbeatMs);
   const [symbol, setSymbol] = useState<string | undefined>();
   const onOpen = useCallback((s: string) => setSymbol(s), []);
+  const candles = useTradeBars(symbol, transport, heartbeatMs);
 
   const stale = data.stale;
   const rows = data.rows;
@@ -180,14 +188,19 @@ export const StockTradesPanel = memo(function StockTradesPanel({
       <Dialog
         open={symbol !== undefined}
         size="wide"
-        title={symbol ? `${symbol} · price, one point per second` : "Price chart"}
+        title={symbol ? `${symbol} · one-second candles` : "Price chart"}
         testId="chart-dialog"
         onClose={() => setSymbol(undefined)}
       >
         {symbol && openRow ? (
           <>
-            <ChartDetail row={openRow} />
-            <PriceChart symbol={symbol} bars={data.bars(symbol)} openPrice={openRow.openPrice} />
+            <ChartDetail row={openRow} candles={candles} />
+            <PriceChart
+              symbol={symbol}
+              bars={data.bars(symbol)}
+              candles={candles.candles}
+              openPrice={openRow.openPrice}
+            />
           </>
         ) : (
           <p className="empty">No trades of {symbol} in the window.</p>

@@ -17,7 +17,8 @@ export function useStream(
   stream: StreamName,
   transport: StreamTransport,
   request: SubscribeRequest,
-  heartbeatMs: number,
+  /** `?heartbeat=`: a fixed interval instead of the one the gateway states. */
+  heartbeatMs: number | undefined,
   onRefused?: (message: string, request: SubscribeRequest) => void,
 ): void {
   // Read when called, so a new callback does not restart the subscription.
@@ -30,7 +31,7 @@ export function useStream(
       request,
       resume: live.resume[stream],
       signal: controller.signal,
-      silenceLimitMs: silenceLimitMs(heartbeatMs),
+      silenceLimitMs: heartbeatMs === undefined ? undefined : silenceLimitMs(heartbeatMs),
       onResponse: (response, openedMs) => live.push(stream, response, openedMs),
       onStatus: (report) => {
         if (controller.signal.aborted) return;

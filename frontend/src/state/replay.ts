@@ -7,7 +7,10 @@
  * subscription attempt that delivered it was opened (its `producedAt` is earlier than the
  * moment this page called the transport's `open`). Such an event was already on its way or in
  * Kafka when the page asked, so it is history by definition; anything produced after the page
- * asked can only have reached it live.
+ * asked can only have reached it live. And while the gateway says the attempt's backfill is
+ * still being delivered (its heartbeats' `caughtUp` is false: one comes as soon as a subscription
+ * starts, and one the moment the backfill ends), every event counts as replayed: the
+ * subscription passes `Infinity` as the moment it was opened (see `transport/subscription.ts`).
  *
  * Consequences, all deliberate: the few events in flight at the instant of subscribing (produced
  * milliseconds before) count as replayed, a handful per connection; an event that is late

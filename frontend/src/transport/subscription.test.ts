@@ -174,6 +174,84 @@ describe("runSubscription", () => {
     expect(attempts[1]?.resumeFrom.map((p) => [p.topic, p.partition, p.offset])).toEqual([["server_logs", 2, 41n]]);
   });
 
+  it("follows the heartbeat interval the gateway states, unless the limit is fixed", async () => {
+    vi.useFakeTimers();
+    const heartbeat = create(SubscribeResponseSchema, {
+      kind: { case: "heartbeat", value: { interval: { seconds: 1n }, caughtUp: true } },
+    });
+    const silentAfterHeartbeat = (attempts: number[]): StreamTransport => ({
+      name: "ws",
+      async *open(_request, signal, hooks) {
+        attempts.push(Date.now());
+        hooks?.onOpen?.();
+        yield heartbeat;
+        await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+      },
+    });
+    const run = async (fixed: number | undefined): Promise<string[]> => {
+      const attempts: number[] = [];
+      const controller = new AbortController();
+      const details: string[] = [];
+      const done = runSubscription({
+        transport: silentAfterHeartbeat(attempts),
+        request: create(SubscribeRequestSchema),
+        resume: new ResumeTracker(),
+        signal: controller.signal,
+        silenceLimitMs: fixed,
+        onResponse: () => undefined,
+        onStatus: (r) => {
+          if (r.detail) details.push(r.detail);
+        },
+        wait: async () => controller.abort(),
+      });
+      // 2 × 1 s + 5 s of slack: dead after 7 s, far sooner than the default's 35 s.
+      await vi.advanceTimersByTimeAsync(8_500);
+      controller.abort();
+      await done;
+      return details;
+    };
+    expect(await run(undefined)).toEqual(["no message for 7 s: connection presumed dead"]);
+    expect(await run(silenceLimitMs(15_000))).toEqual([]);
+  });
+
+  it("reports every event as replayed until the gateway says the backfill is delivered", async () => {
+    const heartbeat = (caughtUp: boolean) =>
+      create(SubscribeResponseSchema, { kind: { case: "heartbeat", value: { interval: { seconds: 15n }, caughtUp } } });
+    const { transport } = scripted([
+      {
+        responses: [
+          heartbeat(false),
+          asResponse(logEvent(LogLevel.INFO)),
+          heartbeat(true),
+          asResponse(logEvent(LogLevel.INFO)),
+          // A heartbeat from a gateway that does not say (no interval) changes nothing.
+          create(SubscribeResponseSchema, { kind: { case: "heartbeat", value: {} } }),
+          asResponse(logEvent(LogLevel.INFO)),
+        ],
+      },
+    ]);
+    const controller = new AbortController();
+    const cutoffs: [string | undefined, number][] = [];
+    await runSubscription({
+      transport,
+      request: create(SubscribeRequestSchema),
+      resume: new ResumeTracker(),
+      signal: controller.signal,
+      now: () => 5_000,
+      onResponse: (r, at) => cutoffs.push([r.kind.case, at]),
+      onStatus: () => undefined,
+      wait: async () => controller.abort(),
+    });
+    expect(cutoffs).toEqual([
+      ["heartbeat", Infinity],
+      ["event", Infinity],
+      ["heartbeat", 5_000],
+      ["event", 5_000],
+      ["heartbeat", 5_000],
+      ["event", 5_000],
+    ]);
+  });
+
   it("passes each response on with the time its attempt was opened", async () => {
     const { transport } = scripted([{ responses: [asResponse(logEvent(LogLevel.INFO))] }]);
     const controller = new AbortController();

@@ -7,9 +7,16 @@
  * Silence is failure: the gateway sends a heartbeat whenever it has sent nothing for its
  * heartbeat interval, so an attempt that receives no message at all for twice that interval
  * plus some slack is on a dead connection (a peer that vanished without closing it, a proxy
- * holding it open) and is ended and resumed like any other failure.
+ * holding it open) and is ended and resumed like any other failure. The interval is the one the
+ * gateway states in its heartbeats (it sends one as soon as a subscription starts), unless the
+ * caller fixes the limit.
+ *
+ * The gateway's heartbeats also say whether the subscription has caught up: until one says so,
+ * a resume's or start point's backfill is still being delivered, and every event is reported as
+ * replayed (see `replay.ts`).
  */
 import { clone } from "@bufbuild/protobuf";
+import { durationMs } from "@bufbuild/protobuf/wkt";
 import { ConnectError, Code } from "@connectrpc/connect";
 import {
   SubscribeRequestSchema,
@@ -35,10 +42,17 @@ export interface SubscriptionOptions {
   request: SubscribeRequest;
   resume: ResumeTracker;
   signal: AbortSignal;
-  /** Each response, with the time the attempt that delivered it was opened (see `replay.ts`). */
+  /**
+   * Each response, with the time before which its events count as replayed (see `replay.ts`):
+   * when the attempt that delivered it was opened, or `Infinity` while the gateway says that
+   * attempt's backfill is still being delivered.
+   */
   onResponse: (response: SubscribeResponse, openedMs: number) => void;
   onStatus: (report: StatusReport) => void;
-  /** No message for this long ends the attempt (default: `silenceLimitMs(DEFAULT_HEARTBEAT_MS)`). */
+  /**
+   * No message for this long ends the attempt. Default: `silenceLimitMs` of the interval the
+   * gateway states in its heartbeats (`DEFAULT_HEARTBEAT_MS` until the first).
+   */
   silenceLimitMs?: number;
   backoff?: BackoffOptions;
   random?: () => number;
@@ -97,7 +111,7 @@ export async function runSubscription(options: SubscriptionOptions): Promise<voi
   const { transport, request, resume, signal, onResponse, onStatus } = options;
   const wait = options.wait ?? sleep;
   const now = options.now ?? Date.now;
-  const silenceLimit = options.silenceLimitMs ?? silenceLimitMs(DEFAULT_HEARTBEAT_MS);
+  let silenceLimit = options.silenceLimitMs ?? silenceLimitMs(DEFAULT_HEARTBEAT_MS);
   let attempt = 0;
   // Once the gateway accepted a request with a start point and then failed it before any event
   // (it could not read that far back), the subscription goes on live only, rather than never.
@@ -127,6 +141,8 @@ export async function runSubscription(options: SubscriptionOptions): Promise<voi
       Math.min(1_000, Math.max(10, silenceLimit / 4)),
     );
     const resuming = resume.size > 0;
+    // The gateway said this attempt's backfill is still being delivered.
+    let backfilling = false;
     let events = 0;
     let detail = "stream ended by the server";
     let refused: string | undefined;
@@ -148,6 +164,12 @@ export async function runSubscription(options: SubscriptionOptions): Promise<voi
             break;
           case "heartbeat":
             resume.observeHeartbeat(kind.value);
+            // A gateway that states its interval also says whether the backfill is done.
+            if (kind.value.interval) {
+              backfilling = !kind.value.caughtUp;
+              const intervalMs = durationMs(kind.value.interval);
+              if (options.silenceLimitMs === undefined && intervalMs > 0) silenceLimit = silenceLimitMs(intervalMs);
+            }
             break;
           case "reset":
             resume.observeReset(kind.value);
@@ -155,7 +177,7 @@ export async function runSubscription(options: SubscriptionOptions): Promise<voi
           default:
             break;
         }
-        onResponse(response, openedMs);
+        onResponse(response, backfilling ? Number.POSITIVE_INFINITY : openedMs);
         if (kind.case === "error" && kind.value.code !== MALFORMED_FRAME_CODE && events === 0) {
           // The server refused the subscription and keeps the socket open: start again.
           throw new RefusedError(kind.value.code, kind.value.message);

@@ -401,14 +401,19 @@ impl Expression {
     /// topic's payload in a way nothing can rescue (e.g. `stock_trade.price > 500.0 && …` on a
     /// log line), so the hub need not evaluate it there.
     pub fn may_match(&self, topic: Topic) -> bool {
-        self.reach.topics[topic.index()]
+        // A topic the expression's schema does not describe (trade bars): evaluated on each event.
+        self.reach
+            .topics
+            .get(topic.index())
+            .copied()
+            .unwrap_or(true)
     }
 
     /// The keys (symbols, authors or services; sorted) an event of `topic` must have to match,
     /// when the expression names them plainly (`stock_trade.symbol in ["NVDA", "META"]`), so
     /// the hub can route by key; `None` when any key may match.
     pub fn keys(&self, topic: Topic) -> Option<&[Box<str>]> {
-        self.reach.keys[topic.index()].as_deref()
+        self.reach.keys.get(topic.index())?.as_deref()
     }
 
     /// Evaluates the expression on `event`. The activation is a borrowed view of the event,

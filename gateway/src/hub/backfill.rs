@@ -13,7 +13,9 @@
 //! It runs as its own task, one step ahead of the reader at most (a channel of one), so a
 //! subscriber that never reads holds a bounded amount of memory; it ends as soon as the
 //! subscription is dropped. While Kafka is unavailable it retries with backoff for
-//! `--replay-retry-for`, then gives up, and the subscription ends with UNAVAILABLE.
+//! `--replay-retry-for`, then gives up: offsets it could not read are announced in a gap notice
+//! naming them exactly and the subscription goes on (memory, then live); only when it cannot
+//! even learn where a partition starts or ends does the subscription end with UNAVAILABLE.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -73,12 +75,13 @@ pub(crate) enum Step {
         events: Vec<SharedEvent>,
         through: i64,
     },
-    /// Offsets Kafka no longer holds.
+    /// Offsets the subscriber will not get: Kafka no longer holds them, or could not be read.
     Missing {
         topic: Topic,
         partition: i32,
         first: i64,
         last: i64,
+        reason: Missed,
     },
     /// The partition goes on from `position`, which replaces the subscriber's own.
     Reset {
@@ -89,6 +92,16 @@ pub(crate) enum Step {
     },
     /// Kafka could not be read: the subscription ends.
     Failed(String),
+}
+
+/// Why offsets were not delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Missed {
+    /// Below Kafka's low watermark.
+    Deleted,
+    /// Kafka could not be read within the retry budget (the error): the subscription goes on
+    /// live, and the subscriber may ask for these offsets again later.
+    Unreadable(String),
 }
 
 /// Starts the backfill task; the reader takes its steps from the returned receiver.
@@ -422,6 +435,7 @@ impl Backfill<'_> {
                                 partition: start.partition,
                                 first,
                                 last,
+                                reason: Missed::Deleted,
                             })
                             .await?;
                         }
@@ -440,9 +454,33 @@ impl Backfill<'_> {
             match failure {
                 // Everything below `until` was read (what is left held no events).
                 None => start.cursor = start.cursor.max(until - 1),
-                Some(error) => retry.wait(&error).await?,
+                Some(error) => match retry.wait(&error).await {
+                    Ok(()) => {}
+                    Err(Stop::Failed(message)) => {
+                        return self.unreadable(start, until, message).await;
+                    }
+                    Err(stop) => return Err(stop),
+                },
             }
         }
         Ok(())
+    }
+
+    /// Kafka could not be read from the cursor up to `until` (where memory, or the log, ends):
+    /// the subscriber is told exactly which offsets it does not get, and the backfill goes on
+    /// from `until` rather than ending the subscription.
+    async fn unreadable(&self, start: &mut Start, until: i64, message: String) -> Result<(), Stop> {
+        self.hub.metrics.backfill_failures.inc();
+        let (first, last) = (start.cursor + 1, until - 1);
+        tracing::warn!(topic = %start.topic, partition = start.partition, first, last, %message, "backfill skips offsets Kafka could not give");
+        start.cursor = last;
+        self.send(Step::Missing {
+            topic: start.topic,
+            partition: start.partition,
+            first,
+            last,
+            reason: Missed::Unreadable(message),
+        })
+        .await
     }
 }

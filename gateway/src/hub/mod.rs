@@ -448,6 +448,11 @@ impl Hub {
         let mailbox = Arc::new(Mailbox::new(spec.policy, self.settings.limits));
         let topics = spec.filter.topics();
         let mut starts = Vec::with_capacity(spec.resume.len());
+        let resumed: Vec<(Topic, i32, i64)> = spec
+            .resume
+            .iter()
+            .map(|position| (position.topic, position.partition, position.offset))
+            .collect();
         let (group, filter) = {
             let mut state = self.state();
             if state.closed {
@@ -475,7 +480,7 @@ impl Hub {
             (group, filter)
         };
         let backfill = (!starts.is_empty() || spec.start_at.is_some()).then(|| {
-            backfill::spawn(
+            let steps = backfill::spawn(
                 self.clone(),
                 filter,
                 mailbox.clone(),
@@ -484,7 +489,8 @@ impl Hub {
                     start_at: spec.start_at,
                     topics,
                 },
-            )
+            );
+            (steps, resumed)
         });
         Subscription::new(
             self.clone(),
@@ -649,6 +655,6 @@ impl Tallies {
 }
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;

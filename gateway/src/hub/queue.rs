@@ -470,6 +470,28 @@ impl Queue {
         Some(Popped::Event(queued.event, queued.bytes))
     }
 
+    /// Up to `max` more events into `out` (no closure, reset or gap notice: [`Queue::pop`]
+    /// gives those first); returns how many and their accounted bytes.
+    pub(crate) fn pop_events(
+        &mut self,
+        max: usize,
+        out: &mut VecDeque<SharedEvent>,
+    ) -> (usize, u64) {
+        if self.latest.is_some() || !self.resets.is_empty() || !self.skipped.is_empty() {
+            // Conflating queues give one at a time (a newer event may yet supersede one).
+            return (0, 0);
+        }
+        let take = max.min(self.fifo.len());
+        let mut bytes = 0u64;
+        for queued in self.fifo.drain(..take) {
+            bytes += u64::from(queued.bytes);
+            out.push_back(queued.event);
+        }
+        self.queued_bytes -= bytes as usize;
+        self.shrink();
+        (take, bytes)
+    }
+
     /// The next thing for the reader that is not an event: closure, reset or gap notice.
     pub(crate) fn pop_control(&mut self) -> Option<Popped> {
         if let Some(why) = self.closed {

@@ -8,7 +8,7 @@
 //! it has everything up to there. The watermark is read *before* the queue is found empty, so
 //! an event published in between cannot be claimed as delivered.
 
-use std::{collections::VecDeque, sync::Arc, time::SystemTime};
+use std::{collections::VecDeque, pin::Pin, sync::Arc, time::SystemTime};
 
 use streamweaver_proto::{
     time,
@@ -18,11 +18,14 @@ use streamweaver_proto::{
         subscribe_response::Kind,
     },
 };
-use tokio::{sync::mpsc, time::Instant};
+use tokio::{
+    sync::mpsc,
+    time::{Instant, Sleep},
+};
 
 use super::{
     Hub,
-    backfill::{self, Step},
+    backfill::{self, Missed, Step},
     policy::Policy,
     queue::{Closed, Mailbox, Popped, Skip},
     routing::GroupId,
@@ -63,8 +66,15 @@ pub enum Outgoing {
     Message(Box<SubscribeResponse>),
 }
 
+/// Most events a reader takes off its queue under one lock.
+const TAKE_AT_ONCE: usize = 64;
+
 const FELL_BEHIND: &str = "subscriber fell behind";
 const KAFKA_MISSING: &str = "Kafka no longer holds these offsets";
+const KAFKA_UNREADABLE: &str = "Kafka could not be read for these offsets; going on live";
+
+/// Resume positions: per partition, the last offset the subscriber has.
+pub(super) type Resumed = Vec<(Topic, i32, i64)>;
 
 /// The last offset delivered or passed over, per partition.
 #[derive(Debug, Default)]
@@ -128,13 +138,22 @@ pub struct Subscription {
     transport: Transport,
     /// When a heartbeat is due if nothing is sent before.
     quiet_until: Instant,
+    /// Something was sent since the reader last waited: the quiet starts again.
+    sent: bool,
+    /// Wakes a waiting reader for a heartbeat or a sample tick. Kept, and moved only when it
+    /// fires early or must fire sooner: not a timer registered and cancelled at every wait.
+    timer: Pin<Box<Sleep>>,
     positions: Positions,
     backfill: Option<Box<BackfillReader>>,
     sampler: Option<Box<Sampler>>,
+    /// Events taken off the queue together, to send before looking at it again.
+    taken: VecDeque<SharedEvent>,
     /// Popped but not yet taken off the queued-events gauges.
     unaccounted: (i64, i64),
     /// Events sent but not yet counted (counted in bulk, not one shared counter per event).
     uncounted_deliveries: u64,
+    /// A heartbeat goes out before anything else: at the start, and when the backfill ends.
+    heartbeat_due: bool,
 }
 
 impl Subscription {
@@ -145,7 +164,8 @@ impl Subscription {
         topics: TopicSet,
         policy: Policy,
         transport: Transport,
-        backfill: Option<mpsc::Receiver<Step>>,
+        // The backfill's steps, and the resume positions it starts from.
+        mut backfill: Option<(mpsc::Receiver<Step>, Resumed)>,
     ) -> Self {
         hub.metrics
             .subscribers
@@ -167,8 +187,15 @@ impl Subscription {
             topics,
             transport,
             quiet_until,
-            positions: Positions::default(),
-            backfill: backfill.map(|steps| {
+            sent: false,
+            timer: Box::pin(tokio::time::sleep_until(quiet_until)),
+            positions: Positions(
+                backfill
+                    .as_mut()
+                    .map(|(_, resumed)| std::mem::take(resumed))
+                    .unwrap_or_default(),
+            ),
+            backfill: backfill.map(|(steps, _)| {
                 Box::new(BackfillReader {
                     steps,
                     events: VecDeque::new(),
@@ -176,8 +203,10 @@ impl Subscription {
                 })
             }),
             sampler,
+            taken: VecDeque::new(),
             unaccounted: (0, 0),
             uncounted_deliveries: 0,
+            heartbeat_due: true,
         }
     }
 
@@ -186,7 +215,8 @@ impl Subscription {
     /// Cancel-safe: dropping the future loses nothing.
     pub async fn next(&mut self) -> Result<Outgoing, Ended> {
         let next = self.next_unstamped().await;
-        self.quiet_until = Instant::now() + self.hub.settings.heartbeat;
+        // The clock is read when the reader next waits, not for every event.
+        self.sent = true;
         if let Ok(Outgoing::Event(_)) = next {
             self.uncounted_deliveries += 1;
             if self.uncounted_deliveries >= 1024 {
@@ -204,6 +234,9 @@ impl Subscription {
 
     async fn next_unstamped(&mut self) -> Result<Outgoing, Ended> {
         loop {
+            if std::mem::take(&mut self.heartbeat_due) {
+                return Ok(self.heartbeat());
+            }
             if self.backfill.is_some() {
                 match self.next_backfilled().await {
                     Some(next) => return next,
@@ -211,7 +244,27 @@ impl Subscription {
                 }
             }
             let popped = match &mut self.sampler {
-                None => self.mailbox.lock().pop(),
+                None => {
+                    if let Some(event) = self.taken.pop_front() {
+                        // Taken off the queue (and accounted) with others under one lock.
+                        if self
+                            .positions
+                            .advance(event.topic(), event.partition(), event.offset())
+                        {
+                            return Ok(Outgoing::Event(event));
+                        }
+                        continue;
+                    }
+                    let mut queue = self.mailbox.lock();
+                    let popped = queue.pop();
+                    if let Some(Popped::Event(..)) = popped {
+                        let (events, bytes) = queue.pop_events(TAKE_AT_ONCE, &mut self.taken);
+                        drop(queue);
+                        self.unaccounted.0 += events as i64;
+                        self.unaccounted.1 += bytes as i64;
+                    }
+                    popped
+                }
                 Some(sampler) => {
                     if let Some(event) = sampler.ready.pop_front() {
                         if self
@@ -269,16 +322,23 @@ impl Subscription {
                 Some(Popped::Closed(why)) => return Err(why.into()),
                 None => {
                     self.account();
+                    self.stamp();
                     let wait_until = match &self.sampler {
                         Some(sampler) if sampler.next_tick > Instant::now() => {
                             sampler.next_tick.min(self.quiet_until)
                         }
                         _ => self.quiet_until,
                     };
+                    if self.timer.deadline() > wait_until {
+                        self.timer.as_mut().reset(wait_until);
+                    }
                     tokio::select! {
                         () = self.mailbox.woken() => {}
-                        () = tokio::time::sleep_until(wait_until) => {
+                        () = self.timer.as_mut() => {
+                            self.timer.as_mut().reset(wait_until);
                             if Instant::now() >= self.quiet_until {
+                                // Quiet for a while: give back what a burst grew.
+                                self.taken = VecDeque::new();
                                 return Ok(self.heartbeat());
                             }
                         }
@@ -318,11 +378,14 @@ impl Subscription {
             }
             Some(Popped::Event(..)) | None => {}
         }
+        self.stamp();
         let backfill = self.backfill.as_mut()?;
         tokio::select! {
             step = backfill.steps.recv() => match step {
                 None => {
+                    // Caught up: say so at once.
                     self.backfill = None;
+                    self.heartbeat_due = true;
                     None
                 }
                 Some(Step::Events { topic, partition, events, through }) => {
@@ -330,8 +393,8 @@ impl Subscription {
                     backfill.through = Some((topic, partition, through));
                     None
                 }
-                Some(Step::Missing { topic, partition, first, last }) => {
-                    Some(Ok(Outgoing::Message(self.missing(topic, partition, first, last))))
+                Some(Step::Missing { topic, partition, first, last, reason }) => {
+                    Some(Ok(Outgoing::Message(self.missing(topic, partition, first, last, reason))))
                 }
                 Some(Step::Reset { topic, partition, position, reason }) => {
                     Some(Ok(Outgoing::Message(self.reset(topic, partition, position, reason))))
@@ -339,7 +402,10 @@ impl Subscription {
                 Some(Step::Failed(message)) => Some(Err(Ended::ReplayUnavailable(message))),
             },
             () = self.mailbox.woken() => None,
-            () = tokio::time::sleep_until(self.quiet_until) => Some(Ok(self.heartbeat())),
+            () = self.timer.as_mut() => {
+                self.timer.as_mut().reset(self.quiet_until);
+                (Instant::now() >= self.quiet_until).then(|| Ok(self.heartbeat()))
+            }
         }
     }
 
@@ -383,20 +449,24 @@ impl Subscription {
         response(Kind::Gap(notice))
     }
 
-    /// A gap notice for offsets Kafka no longer holds.
+    /// A gap notice for offsets the backfill does not deliver.
     fn missing(
         &mut self,
         topic: Topic,
         partition: i32,
         first: i64,
         last: i64,
+        reason: Missed,
     ) -> Box<SubscribeResponse> {
         let missed_events = u64::try_from(last - first + 1).unwrap_or(0);
         self.count_gap(missed_events);
         self.positions.advance(topic, partition, last);
         response(Kind::Gap(GapNotice {
             missed_events,
-            reason: KAFKA_MISSING.to_owned(),
+            reason: match reason {
+                Missed::Deleted => KAFKA_MISSING.to_owned(),
+                Missed::Unreadable(error) => format!("{KAFKA_UNREADABLE}: {error}"),
+            },
             last_positions: vec![position(topic, partition, first - 1)],
             missed: vec![range(topic, partition, first, last)],
         }))
@@ -421,6 +491,7 @@ impl Subscription {
         // The watermark first, then whether everything up to it has gone out.
         let published = self.hub.published_positions(self.topics);
         let idle = self.backfill.is_none()
+            && self.taken.is_empty()
             && self.sampler.as_ref().is_none_or(|s| s.ready.is_empty())
             && self.mailbox.lock().is_empty();
         let mut positions: Vec<Position> = self
@@ -445,7 +516,16 @@ impl Subscription {
         Outgoing::Message(response(Kind::Heartbeat(Heartbeat {
             server_time: Some(time::timestamp(SystemTime::now())),
             positions,
+            interval: Some(time::duration(self.hub.settings.heartbeat)),
+            caught_up: self.backfill.is_none(),
         })))
+    }
+
+    /// Starts the quiet (before a heartbeat is due) again if something was sent.
+    fn stamp(&mut self) {
+        if std::mem::take(&mut self.sent) {
+            self.quiet_until = Instant::now() + self.hub.settings.heartbeat;
+        }
     }
 
     /// Takes what was popped off the queued-events gauges and counts what was sent.

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 use streamweaver_proto::v1::{
-    LogLevel, Position, SlowClientPolicy, SubscribeRequest, subscribe_response::Kind,
+    Heartbeat, LogLevel, OffsetRange, Position, SlowClientPolicy, SubscribeRequest,
+    subscribe_response::Kind,
 };
 
 use super::{
@@ -74,9 +75,22 @@ fn request(change: impl FnOnce(&mut SubscribeRequest)) -> SubscribeRequest {
     request
 }
 
+/// A subscription whose first heartbeat (sent at once, before anything else) was taken.
 fn subscribe(hub: &Arc<Hub>, request: SubscribeRequest) -> Subscription {
-    hub.subscribe_with(&request, None, Transport::Grpc)
-        .expect("valid request")
+    let mut subscription = hub
+        .subscribe_with(&request, None, Transport::Grpc)
+        .expect("valid request");
+    match subscription.try_next() {
+        Some(Ok(Outgoing::Message(message))) => match message.kind {
+            Some(Kind::Heartbeat(heartbeat)) => assert_eq!(
+                heartbeat.interval,
+                Some(streamweaver_proto::time::duration(hub.settings.heartbeat))
+            ),
+            other => panic!("expected a first heartbeat, got {other:?}"),
+        },
+        other => panic!("expected a first heartbeat at once, got {other:?}"),
+    }
+    subscription
 }
 
 fn resume(topic: &str, partition: i32, offset: i64) -> Position {
@@ -105,6 +119,23 @@ async fn offsets(subscription: &mut Subscription, count: usize) -> Vec<(i32, i64
         match next(subscription).await {
             Ok(Kind::Event(event)) => offsets.push((event.partition, event.offset)),
             other => panic!("expected an event, got {other:?}"),
+        }
+    }
+    offsets
+}
+
+/// The next `count` events' (partition, offset) of a resuming subscription, and the one
+/// heartbeat that says its backfill ended (before the queue's first event, or after the last).
+async fn resumed_offsets(subscription: &mut Subscription, count: usize) -> Vec<(i32, i64)> {
+    let mut offsets = Vec::new();
+    let mut caught_up = false;
+    while offsets.len() < count || !caught_up {
+        match next(subscription).await {
+            Ok(Kind::Event(event)) => offsets.push((event.partition, event.offset)),
+            Ok(Kind::Heartbeat(heartbeat)) if heartbeat.caught_up && !caught_up => {
+                caught_up = true;
+            }
+            other => panic!("expected an event or one caught-up heartbeat, got {other:?}"),
         }
     }
     offsets
@@ -351,7 +382,7 @@ async fn resume_is_served_from_memory_then_live_exactly_once() {
     );
     hub.publish(&[trade(0, 5, "B"), trade(0, 6, "A")]).await;
     assert_eq!(
-        offsets(&mut subscription, 3).await,
+        resumed_offsets(&mut subscription, 3).await,
         vec![(0, 2), (0, 4), (0, 6)]
     );
     assert!(nothing_ready(&mut subscription));
@@ -386,7 +417,7 @@ async fn a_resume_spliced_while_events_keep_coming_misses_nothing_and_repeats_no
     };
     for (i, subscription) in subscriptions.iter_mut().enumerate() {
         let from = i as i64 * 97 + 1;
-        let got = offsets(subscription, (3_000 - from) as usize).await;
+        let got = resumed_offsets(subscription, (3_000 - from) as usize).await;
         let expected: Vec<_> = (from..3_000).map(|o| (0, o)).collect();
         assert_eq!(got, expected, "subscriber {i}");
     }
@@ -414,25 +445,64 @@ async fn history_is_per_partition_so_a_busy_topic_cannot_evict_a_quiet_one() {
 }
 
 #[test]
-fn a_resume_memory_cannot_serve_ends_with_unavailable_when_kafka_cannot_be_read() {
+fn a_resume_kafka_cannot_serve_gets_an_exact_gap_notice_and_goes_on_from_memory_then_live() {
     asking_offline_kafka(async {
         let (hub, metrics) = hub_with(|s| s.history = 3);
         let batch: Vec<_> = (0..10).map(|o| trade(0, o, "A")).collect();
         hub.publish(&batch).await;
-        // Offsets 3..=6 are no longer in memory; after a restart, nothing is.
-        for offset in [2, 20] {
-            let mut subscription = subscribe(
-                &hub,
-                request(|r| r.resume_from = vec![resume("stock_trades", 0, offset)]),
-            );
-            match next(&mut subscription).await {
-                Err(Ended::ReplayUnavailable(message)) => {
-                    assert!(message.contains("Kafka"), "{message}")
-                }
-                other => panic!("expected the end, got {other:?}"),
+        // Offsets 3..=6 are no longer in memory, and Kafka cannot be read.
+        let mut subscription = subscribe(
+            &hub,
+            request(|r| r.resume_from = vec![resume("stock_trades", 0, 2)]),
+        );
+        match next(&mut subscription).await {
+            Ok(Kind::Gap(gap)) => {
+                assert_eq!(gap.missed_events, 4);
+                assert_eq!(
+                    gap.missed,
+                    vec![OffsetRange {
+                        topic: "stock_trades".into(),
+                        partition: 0,
+                        first_offset: 3,
+                        last_offset: 6,
+                    }]
+                );
+                assert_eq!(gap.last_positions, vec![resume("stock_trades", 0, 2)]);
+                assert!(
+                    gap.reason.contains("Kafka could not be read"),
+                    "{}",
+                    gap.reason
+                );
             }
+            other => panic!("expected a gap notice, got {other:?}"),
         }
-        assert_eq!(metrics.backfill_failures.get(), 2);
+        hub.publish(&[trade(0, 10, "A")]).await;
+        assert_eq!(
+            resumed_offsets(&mut subscription, 4).await,
+            vec![(0, 7), (0, 8), (0, 9), (0, 10)]
+        );
+        assert_eq!(metrics.backfill_failures.get(), 1);
+    });
+}
+
+#[test]
+fn a_resume_past_what_the_hub_holds_ends_with_unavailable_when_kafka_cannot_be_asked() {
+    asking_offline_kafka(async {
+        let (hub, metrics) = hub_with(|s| s.history = 3);
+        let batch: Vec<_> = (0..10).map(|o| trade(0, o, "A")).collect();
+        hub.publish(&batch).await;
+        // After a restart, nothing is in memory: where the partition ends is Kafka's to say.
+        let mut subscription = subscribe(
+            &hub,
+            request(|r| r.resume_from = vec![resume("stock_trades", 0, 20)]),
+        );
+        match next(&mut subscription).await {
+            Err(Ended::ReplayUnavailable(message)) => {
+                assert!(message.contains("Kafka"), "{message}")
+            }
+            other => panic!("expected the end, got {other:?}"),
+        }
+        assert_eq!(metrics.backfill_failures.get(), 1);
     });
 }
 
@@ -589,6 +659,12 @@ async fn identical_expressions_are_compiled_once_and_share_a_group() {
         .await
         .expect("valid");
     let _everything = subscribe(&hub, SubscribeRequest::default());
+    for subscription in [&mut first, &mut second] {
+        assert!(
+            matches!(next(subscription).await, Ok(Kind::Heartbeat(_))),
+            "the first heartbeat"
+        );
+    }
     assert_eq!(metrics.expressions.compiled.get(), 1, "compiled once");
     assert_eq!(metrics.expressions.cache_hits.get(), 1);
     assert_eq!(metrics.filter_groups.get(), 2, "one group for both");
@@ -626,4 +702,68 @@ async fn identical_expressions_are_compiled_once_and_share_a_group() {
             .get(),
         1
     );
+}
+
+#[tokio::test]
+async fn the_first_heartbeat_comes_at_once_with_positions_and_says_whether_a_backfill_is_to_come() {
+    let hub = hub_with(|s| s.heartbeat = Duration::from_secs(600)).0;
+    hub.publish(&[trade(0, 0, "A"), trade(0, 1, "B"), trade(1, 4, "A")])
+        .await;
+    let heartbeat = |outgoing: Option<Result<Outgoing, Ended>>| match outgoing {
+        Some(Ok(Outgoing::Message(message))) => match message.kind {
+            Some(Kind::Heartbeat(heartbeat)) => heartbeat,
+            other => panic!("expected a heartbeat, got {other:?}"),
+        },
+        other => panic!("expected a heartbeat at once, got {other:?}"),
+    };
+    let positions = |heartbeat: &Heartbeat| -> Vec<(String, i32, i64)> {
+        heartbeat
+            .positions
+            .iter()
+            .map(|p| (p.topic.clone(), p.partition, p.offset))
+            .collect()
+    };
+
+    // Live only: caught up from the start, at the hub's published positions.
+    let request = request(|r| r.symbols = vec!["A".into()]);
+    let mut live = hub
+        .subscribe_with(&request, None, Transport::Grpc)
+        .expect("valid");
+    let first = heartbeat(live.try_next());
+    assert!(first.caught_up);
+    assert_eq!(
+        first.interval,
+        Some(streamweaver_proto::time::duration(Duration::from_secs(600)))
+    );
+    assert_eq!(
+        positions(&first),
+        vec![("stock_trades".into(), 0, 1), ("stock_trades".into(), 1, 4)]
+    );
+
+    // Resuming: its own positions, not caught up; then the backfill, then one that is.
+    let request = request_resuming();
+    let mut resuming = hub
+        .subscribe_with(&request, None, Transport::Grpc)
+        .expect("valid");
+    let first = heartbeat(resuming.try_next());
+    assert!(!first.caught_up);
+    assert_eq!(positions(&first), vec![("stock_trades".into(), 0, 0)]);
+    assert_eq!(offsets(&mut resuming, 1).await, vec![(0, 1)]);
+    let last = match next(&mut resuming).await {
+        Ok(Kind::Heartbeat(heartbeat)) => heartbeat,
+        other => panic!("expected the caught-up heartbeat, got {other:?}"),
+    };
+    assert!(last.caught_up);
+    assert_eq!(
+        positions(&last),
+        vec![("stock_trades".into(), 0, 1), ("stock_trades".into(), 1, 4)]
+    );
+    assert!(nothing_ready(&mut resuming));
+}
+
+fn request_resuming() -> SubscribeRequest {
+    request(|r| {
+        r.topics = vec!["stock_trades".into()];
+        r.resume_from = vec![resume("stock_trades", 0, 0)];
+    })
 }

@@ -10,7 +10,7 @@ use prost::Message;
 use serde::de::DeserializeOwned;
 use streamweaver_proto::{
     topics::Topic,
-    v1::{Event, LogEntry, SocialPost, StockTrade, event::Payload},
+    v1::{Event, LogEntry, SocialPost, StockTrade, TradeBar, event::Payload},
 };
 
 /// The record header that says how a value is encoded.
@@ -192,6 +192,37 @@ impl TopicMessage for LogEntry {
     }
 }
 
+impl TopicMessage for TradeBar {
+    const NAME: &'static str = "TradeBar";
+    fn problem(&self) -> Option<&'static str> {
+        let prices = [self.open, self.high, self.low, self.close];
+        if self.symbol.is_empty() {
+            Some("symbol is empty")
+        } else if self.start.is_none() {
+            Some("start is missing")
+        } else if self.trade_count == 0 {
+            Some("trade_count is zero")
+        } else if !prices.iter().all(|p| p.is_finite() && *p > 0.0) {
+            Some("a price is not a positive number")
+        } else if !(self.low <= self.open.min(self.close) && self.high >= self.open.max(self.close))
+        {
+            Some("open or close lies outside low..high")
+        } else {
+            None
+        }
+    }
+    fn natural_key(&self) -> &str {
+        &self.symbol
+    }
+    /// None: the Kafka record's timestamp (when the bar was produced) is the event's.
+    fn timestamp(&self) -> Option<Timestamp> {
+        None
+    }
+    fn into_payload(self) -> Payload {
+        Payload::TradeBar(self)
+    }
+}
+
 /// Decodes and checks one topic's message: its key, timestamp and payload.
 fn decode_payload<M: TopicMessage>(
     encoding: Encoding,
@@ -239,6 +270,7 @@ pub fn decode(record: &RawRecord<'_>, max_value_bytes: usize) -> Result<Event, D
         Ok(Topic::StockTrades) => decode_payload::<StockTrade>(encoding, value)?,
         Ok(Topic::SocialFeed) => decode_payload::<SocialPost>(encoding, value)?,
         Ok(Topic::ServerLogs) => decode_payload::<LogEntry>(encoding, value)?,
+        Ok(Topic::TradeBars) => decode_payload::<TradeBar>(encoding, value)?,
         Err(unknown) => return Err(DecodeError::UnknownTopic(unknown.0)),
     };
     let key = record
@@ -328,6 +360,44 @@ mod tests {
         )
         .expect("decodes");
         assert_eq!(event.key, "auth");
+    }
+
+    #[test]
+    fn trade_bar_decodes_with_the_record_time_as_its_own() {
+        let bar = TradeBar {
+            symbol: "NVDA".into(),
+            start: Some(Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
+            open: 10.0,
+            high: 12.0,
+            low: 9.5,
+            close: 11.0,
+            volume: 300,
+            trade_count: 3,
+            ..Default::default()
+        };
+        let bytes = bar.encode_to_vec();
+        let event = decode(&record(topics::TRADE_BARS, None, &bytes), 1 << 20).expect("decodes");
+        assert_eq!(event.key, "NVDA");
+        assert_eq!(event.payload, Some(Payload::TradeBar(bar.clone())));
+        assert_eq!(event.produced_at.map(|t| t.seconds), Some(1_700_000_000));
+
+        let upside_down = TradeBar {
+            low: 11.5,
+            ..bar.clone()
+        }
+        .encode_to_vec();
+        let error = decode(&record(topics::TRADE_BARS, None, &upside_down), 1 << 20)
+            .expect_err("low above open");
+        assert_eq!(error.reason(), "invalid_event");
+        let empty = TradeBar {
+            trade_count: 0,
+            ..bar
+        }
+        .encode_to_vec();
+        assert!(decode(&record(topics::TRADE_BARS, None, &empty), 1 << 20).is_err());
     }
 
     #[test]

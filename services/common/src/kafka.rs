@@ -2,19 +2,22 @@
 //!
 //! Nothing here special-cases the embedded broker: it is all plain Kafka protocol via rdkafka.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use clap::Args;
 use rdkafka::{
-    ClientConfig, Message,
+    ClientConfig, Message, Offset, TopicPartitionList,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
-    error::RDKafkaErrorCode,
-    message::Headers,
+    consumer::{BaseConsumer, Consumer},
+    error::{KafkaError, RDKafkaErrorCode},
+    message::{Header, Headers, OwnedHeaders, ToBytes},
+    producer::FutureRecord,
 };
+use streamweaver_proto::v1::Event;
 
-use crate::decode::RawRecord;
 pub use crate::decode::{CONTENT_TYPE_HEADER, CONTENT_TYPE_JSON, CONTENT_TYPE_PROTOBUF};
+use crate::decode::{RawRecord, decode};
 
 /// Where the Kafka cluster is, as a flag with an environment fallback.
 #[derive(Debug, Clone, Args)]
@@ -105,6 +108,129 @@ pub fn raw_record<M: Message>(message: &M) -> RawRecord<'_> {
         value: message.payload(),
         timestamp_ms: message.timestamp().to_millis(),
     }
+}
+
+/// A record of a Protobuf-encoded event for `topic`, keyed by `key`, with the `content-type`
+/// header that says so.
+pub fn protobuf_record<'a, K, V>(topic: &'a str, key: &'a K, value: &'a V) -> FutureRecord<'a, K, V>
+where
+    K: ToBytes + ?Sized,
+    V: ToBytes + ?Sized,
+{
+    FutureRecord::to(topic)
+        .key(key)
+        .payload(value)
+        .headers(OwnedHeaders::new().insert(Header {
+            key: CONTENT_TYPE_HEADER,
+            value: Some(CONTENT_TYPE_PROTOBUF),
+        }))
+}
+
+/// Why a topic could not be read to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Kafka did not answer or refused.
+    #[error("cannot read {topic}: {source}")]
+    Kafka {
+        /// The topic being read.
+        topic: String,
+        /// What rdkafka said.
+        #[source]
+        source: KafkaError,
+    },
+    /// The end of the log was not reached in time.
+    #[error("cannot read {topic} to its end within {within:?}")]
+    Timeout {
+        /// The topic being read.
+        topic: String,
+        /// How long it tried.
+        within: Duration,
+    },
+}
+
+/// What [`read_tail`] found.
+#[derive(Debug, Default)]
+pub struct Tail {
+    /// The events, in offset order per partition.
+    pub events: Vec<Event>,
+    /// Records that are not valid events (skipped).
+    pub undecodable: usize,
+}
+
+/// Reads about the last `last` records (all of them when `None`) of every partition of `topic`
+/// to the end of its log, decoded. Blocking (librdkafka calls): run it on a blocking thread. No
+/// consumer group is joined and nothing is committed.
+///
+/// The end is where the broker says a partition has nothing more (partition EOF), not the high
+/// watermark read beforehand: the embedded tansu 0.6 reports one past the first offset of the
+/// last record batch as the high watermark, so the rest of a batch of several records would be
+/// left out.
+pub fn read_tail(
+    kafka: &KafkaArgs,
+    topic: &str,
+    last: Option<i64>,
+    within: Duration,
+) -> Result<Tail, ReadError> {
+    let failed = |source| ReadError::Kafka {
+        topic: topic.to_owned(),
+        source,
+    };
+    let consumer: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", "streamweaver-tail-reader")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .set("enable.partition.eof", "true")
+        .create()
+        .map_err(failed)?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), within)
+        .map_err(failed)?;
+    let mut unfinished = BTreeSet::new();
+    let mut assignment = TopicPartitionList::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition.id(), within)
+            .map_err(failed)?;
+        let start = last.map_or(low, |last| low.max(high - last));
+        if start < high {
+            assignment
+                .add_partition_offset(topic, partition.id(), Offset::Offset(start))
+                .map_err(failed)?;
+            unfinished.insert(partition.id());
+        }
+    }
+    let mut tail = Tail::default();
+    if unfinished.is_empty() {
+        return Ok(tail);
+    }
+    consumer.assign(&assignment).map_err(failed)?;
+    let deadline = std::time::Instant::now() + within;
+    while !unfinished.is_empty() {
+        if std::time::Instant::now() > deadline {
+            return Err(ReadError::Timeout {
+                topic: topic.to_owned(),
+                within,
+            });
+        }
+        let message = match consumer.poll(Duration::from_millis(100)) {
+            None => continue,
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                unfinished.remove(&partition);
+                continue;
+            }
+            Some(Err(error)) => {
+                tracing::debug!(topic, %error, "while reading to the end");
+                continue;
+            }
+            Some(Ok(message)) => message,
+        };
+        match decode(&raw_record(&message), usize::MAX) {
+            Ok(event) => tail.events.push(event),
+            Err(_) => tail.undecodable += 1,
+        }
+    }
+    Ok(tail)
 }
 
 /// Runs `call` with `client` on a blocking thread and waits for it. librdkafka calls that may

@@ -53,3 +53,18 @@ pub async fn serve(
         .await
         .context("metrics endpoint failed")
 }
+
+/// Serves `/metrics` and `/healthz` on `addr`, when there is one, in a task of its own that
+/// logs a failure rather than stopping the service it observes.
+pub fn spawn_serve(
+    addr: Option<SocketAddr>,
+    registry: SharedRegistry,
+    shutdown: CancellationToken,
+) {
+    let Some(addr) = addr else { return };
+    tokio::spawn(async move {
+        if let Err(error) = serve(addr, registry, shutdown).await {
+            tracing::error!(error = format!("{error:#}"), "metrics endpoint stopped");
+        }
+    });
+}

@@ -12,13 +12,12 @@ use prometheus_client::{metrics::counter::Counter, registry::Registry};
 use rand::{SeedableRng, rngs::StdRng};
 use rdkafka::{
     error::{KafkaError, RDKafkaErrorCode},
-    message::{Header, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord, Producer},
+    producer::{FutureProducer, Producer},
 };
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    kafka::{CONTENT_TYPE_HEADER, CONTENT_TYPE_PROTOBUF, KafkaArgs, TopicError, ensure_topics},
+    kafka::{KafkaArgs, TopicError, ensure_topics, protobuf_record},
     metrics::SharedRegistry,
 };
 
@@ -50,7 +49,7 @@ pub struct ProducerArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub kafka: KafkaArgs,
-    /// Events per second (the seed made a few; tens of thousands for load).
+    /// Events per second (the original Python design made a few; tens of thousands for load).
     #[arg(long, env = "PRODUCER_RATE", default_value_t = 5.0, value_parser = parse_rate)]
     pub rate: f64,
     /// Stop after this many events (default: run until stopped).
@@ -90,9 +89,6 @@ pub enum ProducerError {
     /// Kafka refused a record in a way retrying cannot fix (too large, not authorised).
     #[error("Kafka refused a record for good: {0}")]
     Fatal(#[source] KafkaError),
-    /// The metrics endpoint failed.
-    #[error("metrics endpoint: {0}")]
-    Metrics(#[source] anyhow::Error),
 }
 
 /// What a producer did, for logs and tests.
@@ -139,15 +135,7 @@ pub async fn run(
     let topic = source.topic();
     let registry = SharedRegistry::default();
     let metrics = Metrics::register(&mut registry.lock().unwrap_or_else(|e| e.into_inner()));
-    if let Some(addr) = args.metrics_listen {
-        let registry = registry.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            if let Err(error) = crate::metrics::serve(addr, registry, shutdown).await {
-                tracing::error!(error = format!("{error:#}"), "metrics endpoint stopped");
-            }
-        });
-    }
+    crate::metrics::spawn_serve(args.metrics_listen, registry.clone(), shutdown.clone());
 
     ensure_topics(&args.kafka, &[topic], args.partitions).await?;
     let producer: FutureProducer = args
@@ -227,15 +215,7 @@ async fn send(
     metrics: &Metrics,
 ) -> Result<Delivery, ProducerError> {
     loop {
-        let headers = OwnedHeaders::new().insert(Header {
-            key: CONTENT_TYPE_HEADER,
-            value: Some(CONTENT_TYPE_PROTOBUF),
-        });
-        let future_record = FutureRecord::to(topic)
-            .key(&record.key)
-            .payload(&record.value)
-            .headers(headers);
-        match producer.send_result(future_record) {
+        match producer.send_result(protobuf_record(topic, &record.key, &record.value)) {
             Ok(delivery) => return Ok(delivery),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 // The local queue is full: make room by waiting for a delivery.

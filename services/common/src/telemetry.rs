@@ -7,7 +7,8 @@ pub fn init_tracing() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(
             "warn,streamweaver_common=info,stock_producer=info,social_producer=info,\
-             log_producer=info,stream_consumer=info,gateway=info",
+             log_producer=info,stream_consumer=info,gateway=info,trade_bars=info,\
+             streamweaver_client=info",
         )
     });
     tracing_subscriber::fmt()

@@ -1,5 +1,5 @@
 //! The stream-consumer: one consumer group over the three topics, forwarding every event to the
-//! gateway on a client-streaming gRPC `Publish` call (the seed's HTTP POST per message, typed and
+//! gateway on a client-streaming gRPC `Publish` call (the original Python design's HTTP POST per message, typed and
 //! batched), and committing only what the gateway acknowledged.
 
 pub mod config;

@@ -6,8 +6,9 @@ use clap::Parser;
 use stream_consumer::ConsumerArgs;
 use streamweaver_common::{shutdown, telemetry};
 
-/// Consumes stock_trades, social_feed and server_logs and streams every event to the gateway
-/// over a client-streaming gRPC call, committing offsets only once the gateway acknowledges them.
+/// Consumes stock_trades, social_feed, server_logs and trade_bars and streams every event to the
+/// gateway over a client-streaming gRPC call, committing offsets only once the gateway
+/// acknowledges them.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Cli {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file streamweaver/v1/events.proto.
  */
 export const file_streamweaver_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChxzdHJlYW13ZWF2ZXIvdjEvZXZlbnRzLnByb3RvEg9zdHJlYW13ZWF2ZXIudjEiugEKClN0b2NrVHJhZGUSEAoIdHJhZGVfaWQYASABKAkSDgoGc3ltYm9sGAIgASgJEg0KBXByaWNlGAMgASgBEhAKCHF1YW50aXR5GAQgASgNEigKBHNpZGUYBSABKA4yGi5zdHJlYW13ZWF2ZXIudjEuVHJhZGVTaWRlEhAKCGV4Y2hhbmdlGAYgASgJEi0KCXRpbWVzdGFtcBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAinAEKClNvY2lhbFBvc3QSDwoHcG9zdF9pZBgBIAEoCRIOCgZhdXRob3IYAiABKAkSDAoEdGV4dBgDIAEoCRIQCghoYXNodGFncxgEIAMoCRINCgVsaWtlcxgFIAEoDRIPCgdyZXBvc3RzGAYgASgNEi0KCXRpbWVzdGFtcBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi8AEKCExvZ0VudHJ5Eg4KBmxvZ19pZBgBIAEoCRIPCgdzZXJ2aWNlGAIgASgJEigKBWxldmVsGAMgASgOMhkuc3RyZWFtd2VhdmVyLnYxLkxvZ0xldmVsEg8KB21lc3NhZ2UYBCABKAkSDAoEaG9zdBgFIAEoCRIQCghlbmRwb2ludBgGIAEoCRITCgtzdGF0dXNfY29kZRgHIAEoDRISCgpsYXRlbmN5X21zGAggASgBEhAKCHRyYWNlX2lkGAkgASgJEi0KCXRpbWVzdGFtcBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoIUG9zaXRpb24SDQoFdG9waWMYASABKAkSEQoJcGFydGl0aW9uGAIgASgFEg4KBm9mZnNldBgDIAEoAyKaAgoFRXZlbnQSDQoFdG9waWMYASABKAkSCwoDa2V5GAIgASgJEhEKCXBhcnRpdGlvbhgDIAEoBRIOCgZvZmZzZXQYBCABKAMSLwoLcHJvZHVjZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKC3N0b2NrX3RyYWRlGAogASgLMhsuc3RyZWFtd2VhdmVyLnYxLlN0b2NrVHJhZGVIABIyCgtzb2NpYWxfcG9zdBgLIAEoCzIbLnN0cmVhbXdlYXZlci52MS5Tb2NpYWxQb3N0SAASLgoJbG9nX2VudHJ5GAwgASgLMhkuc3RyZWFtd2VhdmVyLnYxLkxvZ0VudHJ5SABCCQoHcGF5bG9hZCpQCglUcmFkZVNpZGUSGgoWVFJBREVfU0lERV9VTlNQRUNJRklFRBAAEhIKDlRSQURFX1NJREVfQlVZEAESEwoPVFJBREVfU0lERV9TRUxMEAIqdwoITG9nTGV2ZWwSGQoVTE9HX0xFVkVMX1VOU1BFQ0lGSUVEEAASEwoPTE9HX0xFVkVMX0RFQlVHEAESEgoOTE9HX0xFVkVMX0lORk8QAhISCg5MT0dfTEVWRUxfV0FSThADEhMKD0xPR19MRVZFTF9FUlJPUhAEYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChxzdHJlYW13ZWF2ZXIvdjEvZXZlbnRzLnByb3RvEg9zdHJlYW13ZWF2ZXIudjEiugEKClN0b2NrVHJhZGUSEAoIdHJhZGVfaWQYASABKAkSDgoGc3ltYm9sGAIgASgJEg0KBXByaWNlGAMgASgBEhAKCHF1YW50aXR5GAQgASgNEigKBHNpZGUYBSABKA4yGi5zdHJlYW13ZWF2ZXIudjEuVHJhZGVTaWRlEhAKCGV4Y2hhbmdlGAYgASgJEi0KCXRpbWVzdGFtcBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAinAEKClNvY2lhbFBvc3QSDwoHcG9zdF9pZBgBIAEoCRIOCgZhdXRob3IYAiABKAkSDAoEdGV4dBgDIAEoCRIQCghoYXNodGFncxgEIAMoCRINCgVsaWtlcxgFIAEoDRIPCgdyZXBvc3RzGAYgASgNEi0KCXRpbWVzdGFtcBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi8AEKCExvZ0VudHJ5Eg4KBmxvZ19pZBgBIAEoCRIPCgdzZXJ2aWNlGAIgASgJEigKBWxldmVsGAMgASgOMhkuc3RyZWFtd2VhdmVyLnYxLkxvZ0xldmVsEg8KB21lc3NhZ2UYBCABKAkSDAoEaG9zdBgFIAEoCRIQCghlbmRwb2ludBgGIAEoCRITCgtzdGF0dXNfY29kZRgHIAEoDRISCgpsYXRlbmN5X21zGAggASgBEhAKCHRyYWNlX2lkGAkgASgJEi0KCXRpbWVzdGFtcBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAisAIKCFRyYWRlQmFyEg4KBnN5bWJvbBgBIAEoCRIpCgVzdGFydBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEb3BlbhgDIAEoARIMCgRoaWdoGAQgASgBEgsKA2xvdxgFIAEoARINCgVjbG9zZRgGIAEoARIOCgZ2b2x1bWUYByABKAQSEwoLdHJhZGVfY291bnQYCCABKA0SLgoLZmlyc3RfdHJhZGUYCSABKAsyGS5zdHJlYW13ZWF2ZXIudjEuUG9zaXRpb24SLQoKbGFzdF90cmFkZRgKIAEoCzIZLnN0cmVhbXdlYXZlci52MS5Qb3NpdGlvbhItCgpjaGVja3BvaW50GAsgAygLMhkuc3RyZWFtd2VhdmVyLnYxLlBvc2l0aW9uIjwKCFBvc2l0aW9uEg0KBXRvcGljGAEgASgJEhEKCXBhcnRpdGlvbhgCIAEoBRIOCgZvZmZzZXQYAyABKAMiygIKBUV2ZW50Eg0KBXRvcGljGAEgASgJEgsKA2tleRgCIAEoCRIRCglwYXJ0aXRpb24YAyABKAUSDgoGb2Zmc2V0GAQgASgDEi8KC3Byb2R1Y2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCgtzdG9ja190cmFkZRgKIAEoCzIbLnN0cmVhbXdlYXZlci52MS5TdG9ja1RyYWRlSAASMgoLc29jaWFsX3Bvc3QYCyABKAsyGy5zdHJlYW13ZWF2ZXIudjEuU29jaWFsUG9zdEgAEi4KCWxvZ19lbnRyeRgMIAEoCzIZLnN0cmVhbXdlYXZlci52MS5Mb2dFbnRyeUgAEi4KCXRyYWRlX2JhchgNIAEoCzIZLnN0cmVhbXdlYXZlci52MS5UcmFkZUJhckgAQgkKB3BheWxvYWQqUAoJVHJhZGVTaWRlEhoKFlRSQURFX1NJREVfVU5TUEVDSUZJRUQQABISCg5UUkFERV9TSURFX0JVWRABEhMKD1RSQURFX1NJREVfU0VMTBACKncKCExvZ0xldmVsEhkKFUxPR19MRVZFTF9VTlNQRUNJRklFRBAAEhMKD0xPR19MRVZFTF9ERUJVRxABEhIKDkxPR19MRVZFTF9JTkZPEAISEgoOTE9HX0xFVkVMX1dBUk4QAxITCg9MT0dfTEVWRUxfRVJST1IQBGIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * One executed trade: the value of a record on the `stock_trades` topic (key: symbol).
@@ -211,6 +211,99 @@ export const LogEntrySchema: GenMessage<LogEntry> = /*@__PURE__*/
   messageDesc(file_streamweaver_v1_events, 2);
 
 /**
+ * One second of one symbol's trades, made by the trade-bars service from the `stock_trades` stream:
+ * the value of a record on the `trade_bars` topic (key: symbol). Each (symbol, start) has exactly
+ * one bar, holding every trade of that second once, even across gateway and service restarts.
+ *
+ * @generated from message streamweaver.v1.TradeBar
+ */
+export type TradeBar = Message<"streamweaver.v1.TradeBar"> & {
+  /**
+   * Ticker symbol; also the Kafka record key.
+   *
+   * @generated from field: string symbol = 1;
+   */
+  symbol: string;
+
+  /**
+   * Start of the bar's second (whole seconds, by the trades' own timestamps).
+   *
+   * @generated from field: google.protobuf.Timestamp start = 2;
+   */
+  start?: Timestamp | undefined;
+
+  /**
+   * Price of the first trade of the second (in `stock_trades` offset order).
+   *
+   * @generated from field: double open = 3;
+   */
+  open: number;
+
+  /**
+   * Highest price of the second.
+   *
+   * @generated from field: double high = 4;
+   */
+  high: number;
+
+  /**
+   * Lowest price of the second.
+   *
+   * @generated from field: double low = 5;
+   */
+  low: number;
+
+  /**
+   * Price of the last trade of the second.
+   *
+   * @generated from field: double close = 6;
+   */
+  close: number;
+
+  /**
+   * Shares traded: the sum of the trades' quantities.
+   *
+   * @generated from field: uint64 volume = 7;
+   */
+  volume: bigint;
+
+  /**
+   * Trades in the bar.
+   *
+   * @generated from field: uint32 trade_count = 8;
+   */
+  tradeCount: number;
+
+  /**
+   * Where the bar's first and last trades are in `stock_trades` (one partition: the symbol's).
+   *
+   * @generated from field: streamweaver.v1.Position first_trade = 9;
+   */
+  firstTrade?: Position | undefined;
+
+  /**
+   * @generated from field: streamweaver.v1.Position last_trade = 10;
+   */
+  lastTrade?: Position | undefined;
+
+  /**
+   * Per `stock_trades` partition, the last offset up to which every trade was in a bar Kafka had
+   * acknowledged when this bar was made: the trade-bars service resumes from the newest of these
+   * after a restart (see the README).
+   *
+   * @generated from field: repeated streamweaver.v1.Position checkpoint = 11;
+   */
+  checkpoint: Position[];
+};
+
+/**
+ * Describes the message streamweaver.v1.TradeBar.
+ * Use `create(TradeBarSchema)` to create a new message.
+ */
+export const TradeBarSchema: GenMessage<TradeBar> = /*@__PURE__*/
+  messageDesc(file_streamweaver_v1_events, 3);
+
+/**
  * A place in the Kafka log: what resume requests, gap notices and acknowledgements name.
  *
  * @generated from message streamweaver.v1.Position
@@ -237,7 +330,7 @@ export type Position = Message<"streamweaver.v1.Position"> & {
  * Use `create(PositionSchema)` to create a new message.
  */
 export const PositionSchema: GenMessage<Position> = /*@__PURE__*/
-  messageDesc(file_streamweaver_v1_events, 3);
+  messageDesc(file_streamweaver_v1_events, 4);
 
 /**
  * One Kafka record, decoded, with where it came from.
@@ -246,7 +339,7 @@ export const PositionSchema: GenMessage<Position> = /*@__PURE__*/
  */
 export type Event = Message<"streamweaver.v1.Event"> & {
   /**
-   * Kafka topic: "stock_trades", "social_feed" or "server_logs".
+   * Kafka topic: "stock_trades", "social_feed", "server_logs" or "trade_bars".
    *
    * @generated from field: string topic = 1;
    */
@@ -297,6 +390,12 @@ export type Event = Message<"streamweaver.v1.Event"> & {
      */
     value: LogEntry;
     case: "logEntry";
+  } | {
+    /**
+     * @generated from field: streamweaver.v1.TradeBar trade_bar = 13;
+     */
+    value: TradeBar;
+    case: "tradeBar";
   } | { case: undefined; value?: undefined };
 };
 
@@ -305,7 +404,7 @@ export type Event = Message<"streamweaver.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_streamweaver_v1_events, 4);
+  messageDesc(file_streamweaver_v1_events, 5);
 
 /**
  * Which way a trade went, from the aggressor's side.

@@ -2,7 +2,7 @@
 // @generated from file streamweaver/v1/ingest.proto (package streamweaver.v1, syntax proto3)
 /* eslint-disable */
 
-// The hop from the stream-consumer to the gateway: it replaces the seed's HTTP POST per message.
+// The hop from the stream-consumer to the gateway: it replaces the original Python design's HTTP POST per message.
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
