@@ -381,9 +381,12 @@ mod tests {
         );
         assert_eq!(filter.keys(Topic::StockTrades), Some(&["NVDA".into()][..]));
         // Reading a trade's fields rules out the other topics, but they stay followed.
+        // (Trade bars, which expressions have no variable for, are evaluated event by event.)
         assert_eq!(
             filter.routed_topics(),
-            TopicSet::default().with(Topic::StockTrades)
+            TopicSet::default()
+                .with(Topic::StockTrades)
+                .with(Topic::TradeBars)
         );
         assert_eq!(filter.topics(), TopicSet::ALL);
         let priced = |symbol: &str, price: f64| Event {
