@@ -107,7 +107,8 @@ case "${1:-}" in
     wait_port "$GATEWAY_PORT" ;;
   start-consumer)
     start stream-consumer "$BIN_DIR/stream-consumer" --bootstrap-servers "$BOOTSTRAP" \
-      --gateway-url "http://127.0.0.1:$GATEWAY_PORT" --fetch-wait-max-ms 5 ;;
+      --gateway-url "http://127.0.0.1:$GATEWAY_PORT" --fetch-wait-max-ms 5 \
+      --group-instance-id stream-consumer-0 ;;
   start-producers)
     start stock-producer "$BIN_DIR/stock-producer" --bootstrap-servers "$BOOTSTRAP" --rate "${STOCK_RATE:-20}"
     start social-producer "$BIN_DIR/social-producer" --bootstrap-servers "$BOOTSTRAP" --rate "${SOCIAL_RATE:-4}"

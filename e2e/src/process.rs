@@ -119,6 +119,21 @@ impl Service {
         Some(status)
     }
 
+    /// Waits until its output has a line containing `text` (a milestone it logs).
+    pub async fn wait_for_log(&self, text: &str, within: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if log.lines().any(|line| line.contains(text)) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("{} did not log {text:?} within {within:?}", self.name);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The last `lines` lines of its output, for failure messages.
     pub fn log_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -195,7 +210,9 @@ impl GatewayProcess {
     }
 }
 
-/// The `stream-consumer` binary feeding one gateway, in its own consumer group.
+/// The `stream-consumer` binary feeding one gateway, in its own consumer group, as its group's
+/// one static member (named after the group), so that started again after a kill it takes its
+/// old place at once.
 pub fn consumer_process(
     broker: &Broker,
     gateway: &GatewayProcess,
@@ -211,6 +228,8 @@ pub fn consumer_process(
         "--publish-token",
         PUBLISH_TOKEN,
         "--group-id",
+        group,
+        "--group-instance-id",
         group,
     ]
     .iter()

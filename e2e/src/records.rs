@@ -7,8 +7,10 @@ use std::{collections::BTreeMap, time::Duration};
 use anyhow::{Context, bail};
 use prost::Message as _;
 use rdkafka::{
+    Offset, TopicPartitionList,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
+    consumer::{BaseConsumer, CommitMode, Consumer},
     message::{Header, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
@@ -235,6 +237,28 @@ pub async fn delete_topic(broker: &Broker, topic: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Commits `offsets` (partition → next offset to read) of `topic` for consumer group `group`,
+/// as a member of it that has since gone would have.
+pub async fn commit_offsets(
+    broker: &Broker,
+    group: &str,
+    topic: &str,
+    offsets: &[(i32, i64)],
+) -> anyhow::Result<()> {
+    let consumer: BaseConsumer = broker
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let mut list = TopicPartitionList::new();
+    for (partition, offset) in offsets {
+        list.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+    }
+    tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync))
+        .await?
+        .with_context(|| format!("committing offsets of {topic} for {group}"))
 }
 
 /// What Kafka holds of `topic` now, read back with the gateway's replay component: per

@@ -319,18 +319,19 @@ async fn attempts_back_off_within_bounds_and_the_subscription_gives_up_when_told
 async fn a_refused_credential_or_request_ends_the_subscription() -> anyhow::Result<()> {
     init_logs();
     let mut args = gateway_args("127.0.0.1:0".parse()?);
-    let secret = "subscriber-secret";
+    // Subscribers need a JWT signed with this secret.
+    let secret = "e2e-client-secret";
     args.access.subscribe_jwt_secret = Some(secret.into());
-    let (address, gateway) = start_gateway(args).await?;
-    let expires = std::time::SystemTime::now()
+    let exp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs()
         + 3600;
     let right_token = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
-        &serde_json::json!({ "exp": expires }),
+        &serde_json::json!({ "exp": exp }),
         &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())?,
     )?;
+    let (address, gateway) = start_gateway(args).await?;
 
     let mut wrong = Subscription::builder(url(address))
         .bearer_token("wrong-token")
@@ -343,7 +344,7 @@ async fn a_refused_credential_or_request_ends_the_subscription() -> anyhow::Resu
 
     let too_many = (0..5_000).map(|i| format!("S{i}"));
     let mut invalid = Subscription::builder(url(address))
-        .bearer_token(right_token.as_str())
+        .bearer_token(&right_token)
         .symbols(too_many)
         .subscribe()?;
     match next(&mut invalid).await {
@@ -352,7 +353,7 @@ async fn a_refused_credential_or_request_ends_the_subscription() -> anyhow::Resu
     }
 
     let mut right = Subscription::builder(url(address))
-        .bearer_token(right_token.as_str())
+        .bearer_token(&right_token)
         .topics([Topic::StockTrades])
         .subscribe()?;
     assert!(matches!(next(&mut right).await, Ok(Update::Connected)));

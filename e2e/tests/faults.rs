@@ -13,16 +13,21 @@ use anyhow::{Context, bail, ensure};
 use streamweaver_e2e::{
     process::{GatewayProcess, Service, consumer_process},
     records::{
-        NumberedTrades, RawRecord, create_topic, delete_topic, expire_records, kafka_holds, produce,
+        NumberedTrades, RawRecord, commit_offsets, create_topic, delete_topic, expire_records,
+        kafka_holds, produce,
     },
     subscribers::{AnySubscriber, Tally, Via, quantile},
     *,
 };
 use streamweaver_proto::{
     topics::{self, Topic},
-    v1::{OffsetRange, Position, SubscribeRequest},
+    v1::{OffsetRange, Position, StartAt, SubscribeRequest, start_at},
 };
 use tokio_util::sync::CancellationToken;
+
+/// Taken shared by every test here and exclusively by the one that measures latency, so that
+/// its baseline and its loaded stretches see the same machine (not another test's broker kill).
+static MACHINE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// Keys of the numbered trades.
 const KEYS: [&str; 8] = ["K0", "K1", "K2", "K3", "K4", "K5", "K6", "K7"];
@@ -36,9 +41,15 @@ fn trades_only() -> SubscribeRequest {
     }
 }
 
+/// Resumes from `tally`'s positions. Every subscriber here was live from before the first event,
+/// so a partition it has nothing of yet (its first events were still on their way when it went
+/// away) starts at its beginning: left unnamed, it would be live only.
 fn resuming(tally: &Tally) -> SubscribeRequest {
     SubscribeRequest {
         resume_from: tally.resume_from(),
+        start_at: Some(StartAt {
+            point: Some(start_at::Point::Earliest(true)),
+        }),
         ..trades_only()
     }
 }
@@ -116,9 +127,9 @@ async fn assert_complete(
     );
     ensure!(
         lost.is_empty(),
-        "{what}: {} lost, first {:?}",
+        "{what}: {} lost: {:?}",
         lost.len(),
-        lost.first()
+        lost_ranges(&lost)
     );
     ensure!(
         tally.repeats.is_empty(),
@@ -141,6 +152,21 @@ async fn assert_complete(
         tally.numbers_out_of_order()
     );
     Ok(())
+}
+
+/// `(partition, first, last, count)` of each partition's lost offsets, for failure messages.
+fn lost_ranges(lost: &[(String, i32, i64)]) -> Vec<(i32, i64, i64, usize)> {
+    let mut ranges: BTreeMap<i32, (i64, i64, usize)> = BTreeMap::new();
+    for (_, partition, offset) in lost {
+        let range = ranges.entry(*partition).or_insert((*offset, *offset, 0));
+        range.0 = range.0.min(*offset);
+        range.1 = range.1.max(*offset);
+        range.2 += 1;
+    }
+    ranges
+        .into_iter()
+        .map(|(partition, (first, last, count))| (partition, first, last, count))
+        .collect()
 }
 
 /// A broker with `stock_trades` (3 partitions), a gateway process and its consumer process.
@@ -183,10 +209,10 @@ impl Stack {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "waits for the hub to replay from Kafka (issue 6)"]
 async fn behind_then_a_gateway_restart_then_resume_misses_nothing_on_any_transport()
 -> anyhow::Result<()> {
     init_logs();
+    let _machine = MACHINE.read().await;
     let mut stack = Stack::start(Broker::start().await?, &[]).await?;
     // One subscriber per transport, each live from before the first event.
     let mut subscribers = Vec::new();
@@ -225,9 +251,9 @@ async fn behind_then_a_gateway_restart_then_resume_misses_nothing_on_any_transpo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "waits for the hub to replay from Kafka (issue 6)"]
 async fn a_resume_on_a_replica_that_never_saw_the_subscriber_is_complete() -> anyhow::Result<()> {
     init_logs();
+    let _machine = MACHINE.read().await;
     let stack = Stack::start(Broker::start().await?, &[]).await?;
     let mut subscriber =
         AnySubscriber::connect(Via::Grpc, stack.gateway.address, trades_only()).await?;
@@ -251,11 +277,17 @@ async fn a_resume_on_a_replica_that_never_saw_the_subscriber_is_complete() -> an
         &stack.logs,
         &["--auto-offset-reset", "latest"],
     )?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Events from here on reach it live once it is in its group and has looked up where the
+    // log ends.
+    second_consumer
+        .wait_for_log("partitions assigned", WITHIN)
+        .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let more = start_producer(
         producer_args(&stack.broker, 300.0, 300),
         NumberedTrades::new(&["L0", "L1", "L2"]),
     );
+    println!("resuming from {:?}", tally.resume_from());
     let mut subscriber =
         AnySubscriber::connect(Via::Grpc, second.address, resuming(&tally)).await?;
     more.finished().await?;
@@ -277,10 +309,10 @@ async fn a_resume_on_a_replica_that_never_saw_the_subscriber_is_complete() -> an
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "waits for the hub to replay from Kafka (issue 6)"]
 async fn the_broker_the_consumer_and_the_gateway_killed_mid_stream_lose_nothing()
 -> anyhow::Result<()> {
     init_logs();
+    let _machine = MACHINE.read().await;
     let dir = tempdir()?;
     let stack = Stack::start(Broker::start_sqlite(&dir).await?, &[]).await?;
     let Stack {
@@ -344,9 +376,10 @@ async fn the_broker_the_consumer_and_the_gateway_killed_mid_stream_lose_nothing(
         .context("after the broker's restart")?;
     consumer.kill().await?;
     consumer.start()?;
-    // A consumer killed without leaving its group gets its partitions back only once the
-    // group gives up on its old self (librdkafka's session.timeout.ms, 45 s).
-    wait_for(1_400, 3 * WITHIN)
+    // Started again as the same static member of its group, the consumer takes its old place
+    // and partitions (tansu answers a static member's join and sync after 3 s each); without
+    // it, tansu 0.6 would leave it with no partitions once the old member's session expired.
+    wait_for(1_400, WITHIN)
         .await
         .context("after the consumer's restart")?;
     gateway.service.kill().await?;
@@ -386,10 +419,10 @@ async fn the_broker_the_consumer_and_the_gateway_killed_mid_stream_lose_nothing(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "waits for the hub to replay from Kafka (issue 6)"]
 async fn a_topic_deleted_and_recreated_shows_new_events_and_tells_subscribers() -> anyhow::Result<()>
 {
     init_logs();
+    let _machine = MACHINE.read().await;
     let mut stack = Stack::start(Broker::start().await?, &[]).await?;
     let mut subscriber =
         AnySubscriber::connect(Via::Grpc, stack.gateway.address, trades_only()).await?;
@@ -446,9 +479,43 @@ async fn a_topic_deleted_and_recreated_shows_new_events_and_tells_subscribers() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "waits for the hub to replay from Kafka (issue 6)"]
+async fn a_group_commit_past_the_log_end_is_read_from_the_start() -> anyhow::Result<()> {
+    init_logs();
+    let _machine = MACHINE.read().await;
+    let broker = Broker::start().await?;
+    create_topic(&broker, topics::STOCK_TRADES, 3, &[]).await?;
+    for partition in 0..3 {
+        let records: Vec<RawRecord> = (0..5).map(|n| RawRecord::trade("NEW", n)).collect();
+        produce(&broker, topics::STOCK_TRADES, partition, &records, 1).await?;
+    }
+    // The group's commit outlived the topic it was made for (deleted and created again): 10 per
+    // partition, past the end of the 5 each holds now. Kafka would answer the consumer's fetch
+    // "out of range"; tansu answers nothing, for good.
+    let offsets = [(0, 10), (1, 10), (2, 10)];
+    commit_offsets(&broker, "faults-consumer", topics::STOCK_TRADES, &offsets).await?;
+
+    let logs = tempdir()?;
+    let mut gateway = GatewayProcess::start(&broker, &logs, "gateway", &[]).await?;
+    let mut subscriber = AnySubscriber::connect(Via::Grpc, gateway.address, trades_only()).await?;
+    let mut consumer = consumer_process(&broker, &gateway, "faults-consumer", &logs, &[])?;
+    let mut tally = Tally::default();
+    read_until(&mut subscriber, &mut tally, "from the log's start", |t| {
+        t.numbers.get("NEW").is_some_and(|n| n.len() >= 15)
+    })
+    .await
+    .with_context(|| format!("consumer:\n{}", consumer.log_tail(30)))?;
+    let new = &tally.numbers["NEW"];
+    println!("commit past the log end: {} events shown", new.len());
+    ensure!(new.len() == 15, "each event once: {new:?}");
+    consumer.stop().await?;
+    gateway.service.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gap_notice_names_exactly_what_retention_removed() -> anyhow::Result<()> {
     init_logs();
+    let _machine = MACHINE.read().await;
     let dir = tempdir()?;
     let mut broker = Broker::start_sqlite(&dir).await?;
     expire_records(&mut broker, topics::STOCK_TRADES, 3, "K0", 30, 20).await?;
@@ -515,13 +582,17 @@ async fn measure(live: &mut AnySubscriber, seconds: u64) -> anyhow::Result<Vec<f
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "waits for the hub to replay from Kafka (issue 6)"]
 async fn maximal_resume_requests_do_not_slow_other_subscribers() -> anyhow::Result<()> {
     init_logs();
+    let _machine = MACHINE.write().await;
     let stack = Stack::start(Broker::start().await?, &[]).await?;
     let producer = stack.produce(300.0, 300 * 40);
     let mut live = AnySubscriber::connect(Via::Grpc, stack.gateway.address, trades_only()).await?;
-    // Warm up.
+    // Warm up, from the first events on (the consumer takes a few seconds to join its group).
+    read_until(&mut live, &mut Tally::default(), "warming up", |t| {
+        t.events >= 300
+    })
+    .await?;
     measure(&mut live, 2).await?;
 
     // Rounds of a stretch alone, then a stretch while two clients ask again and again for the
@@ -538,15 +609,22 @@ async fn maximal_resume_requests_do_not_slow_other_subscribers() -> anyhow::Resu
         resume_from,
         ..Default::default()
     };
+    // The resuming clients run on a runtime of their own, as other clients would: decoding
+    // what they are sent must not hold up the live subscriber's reads in this process.
+    let clients = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let p99 = |values: &[f64]| quantile(values, 0.99).unwrap_or(f64::NAN);
     let (mut baseline, mut loaded, mut requests) = (Vec::new(), Vec::new(), 0u32);
-    for _round in 0..3 {
-        baseline.extend(measure(&mut live, 3).await?);
+    for round in 0..3 {
+        let alone = measure(&mut live, 3).await?;
         let stop = CancellationToken::new();
         let resumers: Vec<_> = (0..2)
             .map(|_| {
                 let (stop, address, request) =
                     (stop.clone(), stack.gateway.address, request.clone());
-                tokio::spawn(async move {
+                clients.spawn(async move {
                     let mut requests = 0u32;
                     while !stop.is_cancelled() {
                         requests += 1;
@@ -566,15 +644,22 @@ async fn maximal_resume_requests_do_not_slow_other_subscribers() -> anyhow::Resu
                 })
             })
             .collect();
-        loaded.extend(measure(&mut live, 3).await?);
+        let during = measure(&mut live, 3).await?;
+        println!(
+            "round {round}: p99 {:.1} ms alone, {:.1} ms during",
+            p99(&alone) * 1e3,
+            p99(&during) * 1e3
+        );
+        baseline.extend(alone);
+        loaded.extend(during);
         stop.cancel();
         for resumer in resumers {
             requests += resumer.await?;
         }
     }
+    clients.shutdown_background();
     producer.stop().await?;
 
-    let p99 = |values: &[f64]| quantile(values, 0.99).unwrap_or(f64::NAN);
     let (before, during) = (p99(&baseline), p99(&loaded));
     println!(
         "live subscriber p99: {:.1} ms alone ({} events), {:.1} ms during {requests} maximal \
@@ -605,6 +690,7 @@ async fn maximal_resume_requests_do_not_slow_other_subscribers() -> anyhow::Resu
 #[ignore = "a measurement, not a test: run it in a release build"]
 async fn catch_up_of_a_subscriber_100_000_events_behind() -> anyhow::Result<()> {
     init_logs();
+    let _machine = MACHINE.read().await;
     const BEHIND: u64 = 100_000;
     let stack = Stack::start(Broker::start().await?, &["--history", "1000"]).await?;
     let mut subscriber =

@@ -26,23 +26,6 @@ async fn websocket(gateway: &Gateway, origin: &str) -> Result<WebSocket, tungste
     Ok(tokio_tungstenite::connect_async(request).await?.0)
 }
 
-/// The next response on a gRPC stream that is not a heartbeat (one comes first, at once), or
-/// how the stream ended.
-async fn next_grpc(
-    stream: &mut tonic::Streaming<SubscribeResponse>,
-) -> Result<SubscribeResponse, tonic::Status> {
-    tokio::time::timeout(WITHIN, async {
-        loop {
-            let response = stream.message().await?.expect("a message");
-            if !matches!(response.kind, Some(Kind::Heartbeat(_))) {
-                return Ok(response);
-            }
-        }
-    })
-    .await
-    .expect("in time")
-}
-
 #[tokio::test]
 async fn websocket_subscribes_changes_subscription_and_survives_bad_frames() {
     let gateway = Gateway::start(&[]).await;

@@ -216,21 +216,22 @@ impl Queue {
         }
     }
 
-    fn gate(&self, topic: Topic, partition: i32) -> Option<Gate> {
+    /// Where a partition's gate is (or goes) in `gates`, kept sorted by partition: a maximal
+    /// resume closes 1024 gates, set under the hub's lock and looked up at every push.
+    fn gate_index(&self, topic: Topic, partition: i32) -> Result<usize, usize> {
         self.gates
-            .iter()
-            .find(|(t, p, _)| *t == topic && *p == partition)
-            .map(|(_, _, gate)| *gate)
+            .binary_search_by_key(&(topic, partition), |(t, p, _)| (*t, *p))
+    }
+
+    fn gate(&self, topic: Topic, partition: i32) -> Option<Gate> {
+        let index = self.gate_index(topic, partition).ok()?;
+        Some(self.gates[index].2)
     }
 
     fn set_gate(&mut self, topic: Topic, partition: i32, gate: Gate) {
-        match self
-            .gates
-            .iter_mut()
-            .find(|(t, p, _)| *t == topic && *p == partition)
-        {
-            Some(entry) => entry.2 = gate,
-            None => self.gates.push((topic, partition, gate)),
+        match self.gate_index(topic, partition) {
+            Ok(index) => self.gates[index].2 = gate,
+            Err(index) => self.gates.insert(index, (topic, partition, gate)),
         }
     }
 

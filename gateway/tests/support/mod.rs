@@ -260,6 +260,23 @@ pub fn post_at(partition: i32, offset: i64, author: &str, hashtags: &[&str]) -> 
     }
 }
 
+/// The next response on a gRPC stream that is not a heartbeat (one comes first, at once), or
+/// how the stream ended.
+pub async fn next_grpc(
+    stream: &mut tonic::Streaming<SubscribeResponse>,
+) -> Result<SubscribeResponse, tonic::Status> {
+    tokio::time::timeout(WITHIN, async {
+        loop {
+            let response = stream.message().await?.expect("a message");
+            if !matches!(response.kind, Some(Kind::Heartbeat(_))) {
+                return Ok(response);
+            }
+        }
+    })
+    .await
+    .expect("in time")
+}
+
 pub type WebSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 

@@ -14,6 +14,17 @@ pub struct ConsumerArgs {
     /// Consumer group; consumers in one group share the partitions.
     #[arg(long, env = "CONSUMER_GROUP_ID", default_value = "stream-consumer")]
     pub group_id: String,
+    /// This consumer's fixed identity in its group (static membership, `group.instance.id`):
+    /// started again after a crash, it takes its old place and partitions at once instead of
+    /// waiting for the group to give up on its old self. Unique per consumer process (a
+    /// replica's name); unset means dynamic membership.
+    #[arg(long, env = "CONSUMER_GROUP_INSTANCE_ID", value_parser = parse_instance_id)]
+    pub group_instance_id: Option<String>,
+    /// How long the group waits for a silent member before giving its partitions to the others
+    /// (`session.timeout.ms`; the broker takes the value of the member that formed the group).
+    #[arg(long, env = "CONSUMER_SESSION_TIMEOUT", default_value = "45s",
+          value_parser = parse_session_timeout)]
+    pub session_timeout: Duration,
     /// Where to start when the group has no committed offset: earliest or latest.
     #[arg(long, env = "CONSUMER_AUTO_OFFSET_RESET", default_value = "earliest",
           value_parser = ["earliest", "latest"])]
@@ -62,4 +73,48 @@ pub struct ConsumerArgs {
     /// Serve Prometheus /metrics and /healthz on this address (default: off).
     #[arg(long, env = "METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+}
+
+/// A `group.instance.id`: Kafka's rules for names (at most 249 of `[a-zA-Z0-9._-]`).
+fn parse_instance_id(value: &str) -> Result<String, String> {
+    let valid = !value.is_empty()
+        && value.len() <= 249
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err("1 to 249 characters of a-z, A-Z, 0-9, '.', '_' or '-'".into())
+    }
+}
+
+/// A session timeout Kafka accepts by default (6 s to 1 h): well above librdkafka's 3 s
+/// heartbeat interval.
+fn parse_session_timeout(value: &str) -> Result<Duration, String> {
+    let timeout = parse_duration(value)?;
+    if (Duration::from_secs(6)..=Duration::from_secs(3600)).contains(&timeout) {
+        Ok(timeout)
+    } else {
+        Err("between 6s and 1h".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_ids_and_session_timeouts_are_checked() {
+        assert_eq!(
+            parse_instance_id("stream-consumer-0").as_deref(),
+            Ok("stream-consumer-0")
+        );
+        assert!(parse_instance_id("").is_err());
+        assert!(parse_instance_id("has space").is_err());
+        assert!(parse_instance_id(&"x".repeat(250)).is_err());
+        assert_eq!(parse_session_timeout("10s"), Ok(Duration::from_secs(10)));
+        assert!(parse_session_timeout("1s").is_err());
+        assert!(parse_session_timeout("2h").is_err());
+    }
 }

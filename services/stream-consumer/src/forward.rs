@@ -14,7 +14,9 @@
 //!
 //! Group rebalances reach the loop through the consumer's context ([`crate::rebalance`]): a
 //! revoked partition's state is forgotten, and what was acknowledged for it is committed before
-//! it goes. Every librdkafka call that may wait runs on a blocking thread, never on this task.
+//! it goes. So do partitions found read past their log end ([`crate::log_end`]: a topic
+//! recreated under the consumer): each starts over from the new log's beginning. Every librdkafka
+//! call that may wait runs on a blocking thread, never on this task.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -48,9 +50,10 @@ use streamweaver_common::{
 use crate::{
     config::ConsumerArgs,
     dead_letter::{DeadLetters, Delivered, Ticket},
+    log_end::PastLogEnd,
     metrics::{Metrics, TopicLabels},
     partitions::{Carried, Partitions, TopicPartition},
-    rebalance::{GroupChange, KafkaConsumer},
+    rebalance::{GroupChange, KafkaConsumer, Received},
 };
 
 /// Largest encoded size of one PublishRequest (the gateway accepts 4 MiB by default).
@@ -131,6 +134,7 @@ pub enum ForwardError {
 pub struct Forwarder {
     consumer: Arc<KafkaConsumer>,
     changes: mpsc::UnboundedReceiver<GroupChange>,
+    past_end: mpsc::UnboundedReceiver<Vec<PastLogEnd>>,
     client: GatewayClient,
     dead_letters: DeadLetters,
     partitions: Partitions,
@@ -145,11 +149,11 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    /// A loop reading from `consumer` (already subscribed, its rebalances arriving on
-    /// `changes`) and publishing through `client`.
+    /// A loop reading from `consumer` (already subscribed, what its context hands over
+    /// arriving on `received`) and publishing through `client`.
     pub fn new(
         consumer: Arc<KafkaConsumer>,
-        changes: mpsc::UnboundedReceiver<GroupChange>,
+        received: Received,
         client: GatewayClient,
         dead_letters: DeadLetters,
         metrics: Metrics,
@@ -158,7 +162,8 @@ impl Forwarder {
         let (answers_tx, answers_rx) = mpsc::unbounded_channel();
         Self {
             consumer,
-            changes,
+            changes: received.changes,
+            past_end: received.past_end,
             client,
             dead_letters,
             partitions: Partitions::default(),
@@ -196,6 +201,7 @@ impl Forwarder {
                 biased;
                 () = shutdown.cancelled() => return Ok(()),
                 Some(change) = self.changes.recv() => self.on_group_change(change).await,
+                Some(past_end) = self.past_end.recv() => self.on_past_log_end(past_end).await,
                 Some((id, answer)) = self.answers_rx.recv() => {
                     self.on_answer(id, answer, shutdown).await?;
                 }
@@ -460,6 +466,62 @@ impl Forwarder {
         self.metrics
             .partitions_owned
             .set(self.partitions.len() as i64);
+    }
+
+    /// Partitions read past their log end (their topic was recreated): each starts over from
+    /// the new log's beginning, as if newly assigned. The gateway, seeing their offsets go back,
+    /// asks Kafka, finds the old events gone and tells subscribers their positions were reset.
+    async fn on_past_log_end(&mut self, past_end: Vec<PastLogEnd>) {
+        let mut list = TopicPartitionList::with_capacity(past_end.len());
+        for PastLogEnd {
+            partition,
+            next_offset,
+            log_end,
+        } in past_end
+        {
+            if !self.partitions.restart(&partition) {
+                continue;
+            }
+            tracing::warn!(%partition, next_offset, log_end, "the partition's log ends before where it is read (its topic was recreated?); reading it again from its start");
+            self.metrics
+                .log_restarts
+                .get_or_create(&TopicLabels {
+                    topic: partition.topic.clone(),
+                })
+                .inc();
+            if let Err(error) =
+                list.add_partition_offset(&partition.topic, partition.partition, Offset::Beginning)
+            {
+                tracing::warn!(%error, %partition, "cannot list a partition to restart");
+            }
+        }
+        if list.count() == 0 {
+            return;
+        }
+        let sought = blocking(&self.consumer, move |consumer| {
+            consumer.seek_partitions(list, SEEK_TIMEOUT)
+        })
+        .await;
+        let failed: Vec<String> = match sought {
+            Ok(Ok(result)) => result
+                .elements()
+                .iter()
+                .filter_map(|element| {
+                    let error = element.error().err()?;
+                    Some(format!(
+                        "{}/{}: {error}",
+                        element.topic(),
+                        element.partition()
+                    ))
+                })
+                .collect(),
+            Ok(Err(error)) => vec![error.to_string()],
+            Err(error) => vec![error.to_string()],
+        };
+        // The next report finds a partition still past its end and this is tried again.
+        for failure in failed {
+            tracing::warn!(failure, "cannot send a partition back to its start");
+        }
     }
 
     /// Marks offsets as done so the next (auto-)commit takes them.

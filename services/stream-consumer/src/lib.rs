@@ -5,6 +5,7 @@
 pub mod config;
 pub mod dead_letter;
 pub mod forward;
+pub mod log_end;
 pub mod metrics;
 pub mod partitions;
 pub mod rebalance;
@@ -72,11 +73,17 @@ pub async fn run(args: ConsumerArgs, shutdown: CancellationToken) -> Result<(), 
     ensure_topics(&args.kafka, &topics::ALL, 3).await?;
     ensure_topics(&args.kafka, &[args.dead_letter_topic.as_str()], 1).await?;
 
-    let (hand_off, changes) = HandOff::new();
-    let consumer: KafkaConsumer = args
-        .kafka
-        .client_config()
+    let (hand_off, received) = HandOff::new();
+    let mut config = args.kafka.client_config();
+    if let Some(instance) = &args.group_instance_id {
+        config.set("group.instance.id", instance);
+    }
+    let consumer: KafkaConsumer = config
         .set("group.id", &args.group_id)
+        .set(
+            "session.timeout.ms",
+            args.session_timeout.as_millis().to_string(),
+        )
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
         // Offsets are stored by hand, only once the gateway has acknowledged them.
@@ -84,6 +91,10 @@ pub async fn run(args: ConsumerArgs, shutdown: CancellationToken) -> Result<(), 
         .set("auto.offset.reset", &args.auto_offset_reset)
         .set("fetch.wait.max.ms", args.fetch_wait_max_ms.to_string())
         .set("enable.partition.eof", "false")
+        .set(
+            "statistics.interval.ms",
+            log_end::CHECK_INTERVAL_MS.to_string(),
+        )
         .create_with_context(hand_off)?;
     consumer.subscribe(&topics::ALL)?;
     let dead_letter_producer: FutureProducer = args
@@ -105,12 +116,13 @@ pub async fn run(args: ConsumerArgs, shutdown: CancellationToken) -> Result<(), 
     tracing::info!(
         gateway = %args.gateway_url,
         group = %args.group_id,
+        instance = args.group_instance_id.as_deref().unwrap_or("(dynamic)"),
         topics = ?topics::ALL,
         "forwarding Kafka to the gateway"
     );
     Forwarder::new(
         Arc::new(consumer),
-        changes,
+        received,
         client,
         dead_letters,
         metrics,

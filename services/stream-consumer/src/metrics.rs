@@ -43,6 +43,8 @@ pub struct Metrics {
     pub publish_failures: Counter,
     /// Times the consumer went back to its last acknowledged offsets.
     pub rewinds: Counter,
+    /// Partitions found read past their log end (topic recreated), sent back to their start.
+    pub log_restarts: Family<TopicLabels, Counter>,
 }
 
 impl Metrics {
@@ -93,6 +95,11 @@ impl Metrics {
             "consumer_rewinds",
             "Times the consumer went back to its last acknowledged offsets",
             metrics.rewinds.clone(),
+        );
+        registry.register(
+            "consumer_log_restarts",
+            "Partitions found read past their log end (their topic was recreated), read again from their start",
+            metrics.log_restarts.clone(),
         );
         metrics
     }

@@ -170,6 +170,17 @@ impl Partitions {
         }
     }
 
+    /// The partition's log started again (its topic was recreated): everything known of it is
+    /// forgotten, as at a new assignment, so what is in flight no longer counts and offsets are
+    /// stored from the new log's start. Returns whether it is owned.
+    pub fn restart(&mut self, partition: &TopicPartition) -> bool {
+        if !self.owned.contains_key(partition) {
+            return false;
+        }
+        self.assign([partition.clone()]);
+        true
+    }
+
     /// Gives up `partitions` and forgets everything about them; returns the offsets stored for
     /// them in this assignment, to commit before they go.
     pub fn revoke<'a>(

@@ -7,15 +7,20 @@
 //! that before the group moves on, so the commit still belongs to this member's generation); on
 //! an assignment it sets up fresh state and takes the partitions.
 
+use std::sync::Mutex;
+
 use rdkafka::{
-    ClientContext, TopicPartitionList,
+    ClientContext, Statistics, TopicPartitionList,
     consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer},
     error::KafkaResult,
     types::RDKafkaRespErr,
 };
 use tokio::sync::mpsc;
 
-use crate::partitions::TopicPartition;
+use crate::{
+    log_end::{LogEndWatch, PastLogEnd},
+    partitions::TopicPartition,
+};
 
 /// The consumer the forwarding loop reads from.
 pub type KafkaConsumer = StreamConsumer<HandOff>;
@@ -55,20 +60,55 @@ impl GroupChange {
     }
 }
 
-/// The consumer's context: passes every rebalance to the forwarding loop.
+/// The consumer's context: passes every rebalance, and every partition found read past its
+/// log end ([`crate::log_end`]), to the forwarding loop.
 pub struct HandOff {
     changes: mpsc::UnboundedSender<GroupChange>,
+    past_end: mpsc::UnboundedSender<Vec<PastLogEnd>>,
+    watch: Mutex<LogEndWatch>,
+}
+
+/// Where the forwarding loop receives what the consumer's context hands over.
+pub struct Received {
+    /// Rebalances.
+    pub changes: mpsc::UnboundedReceiver<GroupChange>,
+    /// Partitions read past their log end.
+    pub past_end: mpsc::UnboundedReceiver<Vec<PastLogEnd>>,
 }
 
 impl HandOff {
-    /// A context, and where the loop receives the changes.
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<GroupChange>) {
-        let (changes, receiver) = mpsc::unbounded_channel();
-        (Self { changes }, receiver)
+    /// A context, and where the loop receives what it hands over.
+    pub fn new() -> (Self, Received) {
+        let (changes, changes_rx) = mpsc::unbounded_channel();
+        let (past_end, past_end_rx) = mpsc::unbounded_channel();
+        let context = Self {
+            changes,
+            past_end,
+            watch: Mutex::default(),
+        };
+        let received = Received {
+            changes: changes_rx,
+            past_end: past_end_rx,
+        };
+        (context, received)
     }
 }
 
-impl ClientContext for HandOff {}
+impl ClientContext for HandOff {
+    /// librdkafka's statistics (every [`crate::log_end::CHECK_INTERVAL_MS`]): only the log-end
+    /// watch reads them.
+    fn stats(&self, statistics: Statistics) {
+        let past_end = self
+            .watch
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .observe(&statistics);
+        if !past_end.is_empty() {
+            // The loop is gone only while the consumer closes: nothing to do then.
+            let _ = self.past_end.send(past_end);
+        }
+    }
+}
 
 impl ConsumerContext for HandOff {
     fn rebalance(
