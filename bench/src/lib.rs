@@ -7,6 +7,7 @@
 
 pub mod bare;
 pub mod client;
+pub mod costs;
 pub mod design;
 pub mod fanout;
 pub mod pipeline;

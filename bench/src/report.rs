@@ -71,6 +71,9 @@ pub struct Results {
     pub pipeline: Vec<PipelineFigures>,
     /// The pipeline flat out (part `pipeline`).
     pub flat_out: Option<FlatOut>,
+    /// CPU per event of filters and client decoding (part `costs`).
+    #[serde(default)]
+    pub costs: Option<crate::costs::CostFigures>,
     /// Parts that failed, and why.
     pub errors: Vec<String>,
 }
@@ -549,6 +552,9 @@ impl Results {
                 design.ours_steady.latency.p99_ms / design.original_steady.latency.p99_ms.max(1e-9),
             );
         }
+        if let Some(costs) = &self.costs {
+            costs_section(&mut md, costs);
+        }
         if !charts.is_empty() {
             let _ = writeln!(md, "## Charts\n");
             for (file, caption) in charts {
@@ -705,6 +711,47 @@ const METHOD: &str = r#"
 - Everything runs on the same 2 cores: server, load client and publisher compete, as they would on any single machine. Figures are for comparison within a run.
 "#;
 
+/// Part `costs`: filter expressions beside list fields, and client decoding.
+fn costs_section(md: &mut String, costs: &crate::costs::CostFigures) {
+    let _ = writeln!(
+        md,
+        "## CPU per event: filter expressions, client decoding\n"
+    );
+    let _ = writeln!(
+        md,
+        "Thread CPU time in one process on the gateway's own code, best of 5. A filter is evaluated once per event for all the subscribers that share it, and only on the events its topics and keys may match (the events it is offered here).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| filter | CPU per event | offered → matched |\n| --- | --- | --- |"
+    );
+    for filter in &costs.filters {
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} ns | {} → {} |",
+            filter.filter, filter.ns_per_event, filter.offered, filter.matched
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nA client decoding one trade event from the gateway's shared encoding (what the binary WebSocket saves a client, beside JSON):\n"
+    );
+    let _ = writeln!(
+        md,
+        "| encoding | bytes | CPU per event |\n| --- | --- | --- |"
+    );
+    for decode in &costs.decoding {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.2} µs |",
+            decode.encoding,
+            decode.bytes,
+            decode.ns_per_event / 1000.0
+        );
+    }
+    md.push('\n');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -770,6 +817,7 @@ mod tests {
             memory,
             pipeline: Vec::new(),
             flat_out: None,
+            costs: None,
             errors: Vec::new(),
         }
     }

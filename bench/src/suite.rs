@@ -29,6 +29,9 @@ pub enum Part {
     Memory,
     /// Producer → subscriber latency through the embedded broker, beside bare Kafka.
     Pipeline,
+    /// CPU per event of a filter expression beside list fields, and of a client decoding JSON
+    /// beside Protobuf (the binary WebSocket); in this process, a few seconds.
+    Costs,
 }
 
 /// Everything `bench` can be told; each flag also reads an environment variable.
@@ -40,7 +43,7 @@ pub struct BenchArgs {
         env = "BENCH_PARTS",
         value_enum,
         value_delimiter = ',',
-        default_value = "design,fanout,memory,pipeline"
+        default_value = "design,fanout,memory,pipeline,costs"
     )]
     pub parts: Vec<Part>,
     /// A run of a few minutes: subscribers 1,100,1000, rate 400, 2 s measured, 1,000 idle
@@ -235,6 +238,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<PathBuf> {
         memory: Vec::new(),
         pipeline: Vec::new(),
         flat_out: None,
+        costs: None,
         errors: Vec::new(),
     };
 
@@ -292,6 +296,26 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<PathBuf> {
                 Ok(flat_out) => results.flat_out = Some(flat_out),
                 Err(error) => results.errors.push(format!("pipeline flat out: {error:#}")),
             }
+        }
+    }
+    if args.parts.contains(&Part::Costs) {
+        println!(
+            "CPU per event: filter expressions beside list fields; client decoding, JSON beside Protobuf"
+        );
+        match crate::costs::run() {
+            Ok(costs) => {
+                for filter in &costs.filters {
+                    println!("  {:>6.0} ns  {}", filter.ns_per_event, filter.filter);
+                }
+                for decode in &costs.decoding {
+                    println!(
+                        "  {:>6.0} ns  decoding an event from {} ({} bytes)",
+                        decode.ns_per_event, decode.encoding, decode.bytes
+                    );
+                }
+                results.costs = Some(costs);
+            }
+            Err(error) => results.errors.push(format!("costs: {error:#}")),
         }
     }
     for error in &results.errors {

@@ -103,6 +103,43 @@ async fn grpcurl_lists_describes_checks_health_and_subscribes() -> anyhow::Resul
         assert!(!errors_only.contains(other), "{other} in a filtered stream");
     }
 
+    // A CEL filter expression: only trades above 500 come through.
+    let expensive = grpcurl(&[
+        "-plaintext",
+        "-max-time",
+        "4",
+        "-d",
+        r#"{"topics":["stock_trades"],"filter":"stock_trade.price > 500.0"}"#,
+        &address,
+        "streamweaver.v1.StreamService/Subscribe",
+    ])?;
+    let expensive = text(&expensive);
+    let prices: Vec<f64> = expensive
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("\"price\": "))
+        .map(|price| price.trim_end_matches(',').parse().expect("a price"))
+        .collect();
+    assert!(!prices.is_empty(), "no trade above 500 in:\n{expensive}");
+    assert!(
+        prices.iter().all(|price| *price > 500.0),
+        "a trade at or below 500 passed the filter: {prices:?}"
+    );
+    let bad_filter = grpcurl(&[
+        "-plaintext",
+        "-max-time",
+        "4",
+        "-d",
+        r#"{"topics":["stock_trades"],"filter":"stock_trade.prise > 500.0"}"#,
+        &address,
+        "streamweaver.v1.StreamService/Subscribe",
+    ])?;
+    assert!(!bad_filter.status.success());
+    let bad_filter = text(&bad_filter);
+    assert!(
+        bad_filter.contains("InvalidArgument") && bad_filter.contains("prise"),
+        "{bad_filter}"
+    );
+
     let unknown = grpcurl(&[
         "-plaintext",
         "-max-time",

@@ -15,12 +15,14 @@ import { config, type TransportName } from "./config";
 import { LiveDashboard } from "./live";
 import { STREAM_LABELS, STREAMS, type StreamName } from "./state/connection";
 import { grpcWebTransport } from "./transport/grpcweb";
+import { sseTransport } from "./transport/sse";
 import type { StreamTransport } from "./transport/types";
 import { webSocketTransport } from "./transport/ws";
 
 const transports: Record<TransportName, StreamTransport> = {
   ws: webSocketTransport(config.gatewayUrl),
   "grpc-web": grpcWebTransport,
+  sse: sseTransport(config.gatewayUrl),
 };
 
 /** One live state per page: it outlives re-renders, effects and transport switches. */

@@ -26,6 +26,7 @@ describe("resolveConfig", () => {
       transport: "grpc-web",
     });
     expect(resolveConfig("?gateway=javascript:alert(1)&transport=carrier-pigeon", "h", "").transport).toBe("ws");
+    expect(resolveConfig("?transport=sse", "h", "").transport).toBe("sse");
     expect(resolveConfig("?gateway=javascript:alert(1)", "h", "").gatewayUrl).toBe("http://h:8080");
   });
 

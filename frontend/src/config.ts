@@ -8,10 +8,10 @@
  * from which the page decides that a silent connection is dead; without it the page uses the
  * interval the gateway states in its heartbeats (15 s until the first one arrives).
  */
-/** The two ways the browser can receive the stream. */
-export type TransportName = "ws" | "grpc-web";
+/** The ways the browser can receive the stream: WebSocket, grpc-web, Server-Sent Events. */
+export type TransportName = "ws" | "grpc-web" | "sse";
 
-export const TRANSPORTS: readonly TransportName[] = ["ws", "grpc-web"];
+export const TRANSPORTS: readonly TransportName[] = ["ws", "grpc-web", "sse"];
 
 export interface DashboardConfig {
   gatewayUrl: string;
@@ -31,7 +31,7 @@ function parseHeartbeat(value: string | null): number | undefined {
 
 /** Parses a transport name, `undefined` for anything else. */
 export function parseTransport(value: string | null | undefined): TransportName | undefined {
-  return value === "ws" || value === "grpc-web" ? value : undefined;
+  return TRANSPORTS.find((t) => t === value);
 }
 
 /** Accepts only absolute http(s) URLs and drops a trailing slash. */

@@ -2,11 +2,18 @@
 //! event cheaply. A filter is canonical (its values sorted and deduplicated), so two requests
 //! that ask for the same thing make equal filters: the hub compiles each distinct filter once
 //! and evaluates it once per event for every subscriber that shares it.
+//!
+//! A filter may carry a CEL expression ([`crate::expr`]), compiled once per distinct source and
+//! shared; what it says about topics and keys narrows the routing like the fields do.
+
+use std::sync::Arc;
 
 use streamweaver_proto::{
     topics::Topic,
     v1::{Event, LogLevel, SubscribeRequest, event::Payload},
 };
+
+use crate::expr::Expression;
 
 /// Most values one filter field may hold, so one request cannot make every event expensive.
 pub const MAX_FILTER_VALUES: usize = 1_000;
@@ -97,6 +104,13 @@ pub struct Filter {
     /// One bit per [`LogLevel`] value; 0 means any.
     log_levels: u8,
     services: Values,
+    /// The request's CEL expression, compiled once and shared by equal filters.
+    expression: Option<Arc<Expression>>,
+    /// The topics an event can match at all: `topics`, less those the expression rules out.
+    routed: TopicSet,
+    /// Per topic, the keys an event must have ([`Filter::keys`]): the fields' and the
+    /// expression's, intersected; `None` for any.
+    keys: [Option<Values>; Topic::ALL.len()],
 }
 
 impl Filter {
@@ -130,30 +144,84 @@ impl Filter {
                 LogLevel::try_from(level).map_err(|_| FilterError::UnknownLogLevel(level))?;
             log_levels |= 1 << (known as u8);
         }
-        Ok(Self {
+        let mut filter = Self {
             topics,
             symbols: values("symbols", &request.symbols)?,
             authors: values("authors", &request.authors)?,
             hashtags: values("hashtags", &request.hashtags)?,
             log_levels,
             services: values("services", &request.services)?,
-        })
+            expression: None,
+            routed: topics,
+            keys: Default::default(),
+        };
+        filter.narrow();
+        Ok(filter)
     }
 
-    /// The topics the filter takes events of.
+    /// The filter with `expression` (the request's compiled `filter`) as well.
+    pub fn with_expression(mut self, expression: Option<Arc<Expression>>) -> Self {
+        self.expression = expression;
+        self.narrow();
+        self
+    }
+
+    /// The expression, if any.
+    pub fn expression(&self) -> Option<&Arc<Expression>> {
+        self.expression.as_ref()
+    }
+
+    /// Works out [`Filter::routed_topics`] and [`Filter::keys`] from the fields and the
+    /// expression.
+    fn narrow(&mut self) {
+        self.routed = TopicSet::default();
+        for topic in self.topics.iter() {
+            let fields = match topic {
+                Topic::StockTrades | Topic::TradeBars => &self.symbols,
+                Topic::SocialFeed => &self.authors,
+                Topic::ServerLogs => &self.services,
+            };
+            let fields = (!fields.is_empty()).then_some(&**fields);
+            let expression = match &self.expression {
+                Some(expression) if !expression.may_match(topic) => continue,
+                Some(expression) => expression.keys(topic),
+                None => None,
+            };
+            let keys: Option<Values> = match (fields, expression) {
+                (None, None) => None,
+                (Some(keys), None) | (None, Some(keys)) => Some(keys.into()),
+                (Some(fields), Some(expression)) => Some(
+                    fields
+                        .iter()
+                        .filter(|key| expression.binary_search(key).is_ok())
+                        .cloned()
+                        .collect(),
+                ),
+            };
+            // No key can pass both: nothing of this topic can match.
+            if keys.as_ref().is_some_and(|keys| keys.is_empty()) {
+                continue;
+            }
+            self.keys[topic.index()] = keys;
+            self.routed = self.routed.with(topic);
+        }
+    }
+
+    /// The topics the subscriber follows: its positions (resume, heartbeats) are in these.
     pub fn topics(&self) -> TopicSet {
         self.topics
     }
 
+    /// The topics whose events the filter can take at all (an expression may rule some out):
+    /// what the hub's routing index files the filter under.
+    pub fn routed_topics(&self) -> TopicSet {
+        self.routed
+    }
+
     /// The keys (symbols, authors or services) the filter narrows `topic` to, or `None` when it
-    /// takes every key of it: what the hub's routing index is keyed by.
+    /// takes every key of it: what the hub's routing index is keyed by. Never empty.
     pub fn keys(&self, topic: Topic) -> Option<&[Box<str>]> {
-        let keys = match topic {
-            Topic::StockTrades | Topic::TradeBars => &self.symbols,
-            Topic::SocialFeed => &self.authors,
-            Topic::ServerLogs => &self.services,
-        };
-        (!keys.is_empty()).then_some(&**keys)
+        self.keys[topic.index()].as_deref()
     }
 
     /// Whether the subscriber wants `event`. Each field filter narrows only its own topic.
@@ -162,20 +230,21 @@ impl Filter {
             return false;
         };
         let topic = Topic::of_payload(payload);
-        if !self.topics.contains(topic) {
+        if !self.routed.contains(topic) {
             return false;
         }
         let key_allowed = match self.keys(topic) {
             Some(keys) => allows(keys, routing_key(payload)),
             None => true,
         };
-        key_allowed && self.matches_besides_key(payload)
+        key_allowed && self.matches_besides_key(event, payload)
     }
 
-    /// Whether the subscriber wants an event whose topic and key the routing index already
-    /// matched: only the conditions that are not about the key are left.
-    pub fn matches_besides_key(&self, payload: &Payload) -> bool {
-        match payload {
+    /// Whether the subscriber wants `event` (with `payload`) when the routing index already
+    /// matched its topic and key: only the conditions that are not about the key are left, the
+    /// expression last (it costs the most).
+    pub fn matches_besides_key(&self, event: &Event, payload: &Payload) -> bool {
+        let fields = match payload {
             Payload::StockTrade(_) | Payload::TradeBar(_) => true,
             Payload::SocialPost(post) => {
                 self.hashtags.is_empty()
@@ -188,7 +257,12 @@ impl Filter {
                         .filter(|level| *level < 8)
                         .is_some_and(|level| self.log_levels & (1 << level) != 0)
             }
-        }
+        };
+        fields
+            && self
+                .expression
+                .as_ref()
+                .is_none_or(|expression| expression.matches(event))
     }
 }
 
@@ -284,6 +358,73 @@ mod tests {
         assert_eq!(filter.keys(Topic::StockTrades), Some(&["AAPL".into()][..]));
         assert_eq!(filter.keys(Topic::TradeBars), Some(&["AAPL".into()][..]));
         assert_eq!(filter.keys(Topic::ServerLogs), None);
+    }
+
+    fn with_expression(request: SubscribeRequest, source: &str) -> Filter {
+        let expression = crate::expr::Expressions::default()
+            .get_blocking(source)
+            .expect("a valid expression");
+        Filter::from_request(&request)
+            .expect("valid")
+            .with_expression(expression)
+    }
+
+    #[test]
+    fn an_expression_narrows_routing_like_the_fields() {
+        // Keys named by the expression, intersected with the fields' keys.
+        let filter = with_expression(
+            SubscribeRequest {
+                symbols: vec!["AAPL".into(), "NVDA".into()],
+                ..Default::default()
+            },
+            r#"stock_trade.symbol in ["NVDA", "META"] && stock_trade.price > 500.0"#,
+        );
+        assert_eq!(filter.keys(Topic::StockTrades), Some(&["NVDA".into()][..]));
+        // Reading a trade's fields rules out the other topics, but they stay followed.
+        // (Trade bars, which expressions have no variable for, are evaluated event by event.)
+        assert_eq!(
+            filter.routed_topics(),
+            TopicSet::default()
+                .with(Topic::StockTrades)
+                .with(Topic::TradeBars)
+        );
+        assert_eq!(filter.topics(), TopicSet::ALL);
+        let priced = |symbol: &str, price: f64| Event {
+            topic: topics::STOCK_TRADES.into(),
+            payload: Some(Payload::StockTrade(StockTrade {
+                symbol: symbol.into(),
+                price,
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert!(filter.matches(&priced("NVDA", 880.0)));
+        assert!(!filter.matches(&priced("NVDA", 100.0)));
+        assert!(
+            !filter.matches(&priced("META", 880.0)),
+            "not in the fields' symbols"
+        );
+        assert!(!filter.matches(&log(LogLevel::Error)));
+
+        // No key passes both: nothing of the topic can match.
+        let none = with_expression(
+            SubscribeRequest {
+                symbols: vec!["AAPL".into()],
+                ..Default::default()
+            },
+            r#"stock_trade.symbol == "NVDA""#,
+        );
+        assert!(!none.routed_topics().contains(Topic::StockTrades));
+        // The same expression makes the same filter; another makes another.
+        let source = r#"log_entry.service.startsWith("pay")"#;
+        assert_eq!(
+            with_expression(SubscribeRequest::default(), source),
+            with_expression(SubscribeRequest::default(), source)
+        );
+        assert_ne!(
+            with_expression(SubscribeRequest::default(), source),
+            Filter::from_request(&SubscribeRequest::default()).expect("valid")
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::hub::PolicyKind;
+use crate::{expr::ExprMetrics, hub::PolicyKind};
 
 /// How a subscriber is connected.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
@@ -15,8 +15,10 @@ pub enum Transport {
     Grpc,
     /// grpc-web (browsers), over HTTP/1.1 or HTTP/2.
     GrpcWeb,
-    /// WebSocket at `/ws`, proto3 JSON.
+    /// WebSocket at `/ws`, proto3 JSON or protobuf.
     Websocket,
+    /// Server-Sent Events at `/sse`.
+    Sse,
 }
 
 /// Labels of per-transport metrics.
@@ -36,7 +38,7 @@ pub struct TopicLabels {
 /// Labels of refused input.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RefusedLabels {
-    /// Where it came in: `ingest`, `grpc`, `grpc-web` or `websocket`.
+    /// Where it came in: `ingest`, `grpc`, `grpc-web`, `websocket` or `sse`.
     pub endpoint: &'static str,
     /// Why it was refused (a fixed set of short reasons).
     pub reason: &'static str,
@@ -117,6 +119,8 @@ pub struct Metrics {
     pub backfills: Gauge,
     /// Backfills that gave up on Kafka: a stretch skipped with a gap notice, or the subscription ended.
     pub backfill_failures: Counter,
+    /// What filter expressions cost and refused.
+    pub expressions: ExprMetrics,
 }
 
 impl Default for Metrics {
@@ -144,6 +148,7 @@ impl Default for Metrics {
             backfilled: Family::default(),
             backfills: Gauge::default(),
             backfill_failures: Counter::default(),
+            expressions: ExprMetrics::default(),
         }
     }
 }
@@ -252,6 +257,7 @@ impl Metrics {
             "Backfills that gave up on Kafka: a stretch skipped with a gap notice, or the subscription ended",
             m.backfill_failures.clone(),
         );
+        m.expressions.register(registry);
         m
     }
 
@@ -271,7 +277,7 @@ impl Metrics {
 
     /// Subscribers connected now, over every transport.
     pub fn connected(&self) -> usize {
-        [Transport::Grpc, Transport::GrpcWeb, Transport::Websocket]
+        Transport::ALL
             .into_iter()
             .map(|transport| {
                 self.subscribers
@@ -290,12 +296,16 @@ impl EncodeLabelValue for Transport {
 }
 
 impl Transport {
+    /// Every transport.
+    pub const ALL: [Transport; 4] = [Self::Grpc, Self::GrpcWeb, Self::Websocket, Self::Sse];
+
     /// The name used in logs and in [`RefusedLabels::endpoint`].
     pub fn name(self) -> &'static str {
         match self {
             Self::Grpc => "grpc",
             Self::GrpcWeb => "grpc-web",
             Self::Websocket => "websocket",
+            Self::Sse => "sse",
         }
     }
 }

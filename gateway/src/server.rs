@@ -1,4 +1,4 @@
-//! The gateway's one port: native gRPC, grpc-web, `/ws`, `/metrics`, `/healthz`,
+//! The gateway's one port: native gRPC, grpc-web, `/ws`, `/sse`, `/metrics`, `/healthz`,
 //! `grpc.health.v1` and server reflection (v1 and v1alpha, for grpcurl 1.8).
 
 use std::{sync::Arc, time::Duration};
@@ -20,6 +20,7 @@ use crate::{
     metrics::Metrics,
     replay::Replayer,
     serve::{self, ServeOptions},
+    sse,
     subscribe::{self, StreamServiceRoute, Subscriptions},
     tls::{self, TlsError, TlsFiles},
     websocket::{self, WebSocketState},
@@ -54,6 +55,7 @@ const ALLOWED_HEADERS: &[&str] = &[
     "grpc-timeout",
     "connect-protocol-version",
     "connect-timeout-ms",
+    "last-event-id",
 ];
 /// Trailers-as-headers the browser must be allowed to read, or errors show as "missing trailer".
 const EXPOSED_HEADERS: &[&str] = &["grpc-status", "grpc-message", "grpc-status-details-bin"];
@@ -203,6 +205,7 @@ pub async fn run(
     };
     let http = Router::new()
         .route("/ws", get(websocket::upgrade))
+        .route("/sse", get(sse::handler))
         .with_state(ws_state)
         .route("/metrics", get(metrics_handler).with_state(registry))
         .route("/healthz", get(|| async { "ok\n" }));

@@ -23,7 +23,7 @@ use tonic::{Request, Response, Status, server::NamedService};
 
 use crate::{
     auth::{self, SubscriberAuth},
-    hub::{Ended, Hub, Outgoing},
+    hub::{Ended, Hub, Outgoing, RequestError},
     metrics::{Metrics, Transport},
 };
 
@@ -69,7 +69,7 @@ impl Subscriptions {
     }
 
     /// Checks and starts one subscription.
-    fn subscribe(
+    async fn subscribe(
         &self,
         request: Request<SubscribeRequest>,
     ) -> Result<Response<SubscribeStream>, Status> {
@@ -92,7 +92,8 @@ impl Subscriptions {
         let subscription = self
             .hub
             .subscribe(&request, transport)
-            .map_err(|error| Status::invalid_argument(error.to_string()))?;
+            .await
+            .map_err(|error| status_of_refusal(&error))?;
         tracing::debug!(
             transport = transport.name(),
             subject = grant.subject(),
@@ -125,6 +126,17 @@ pub fn status_of(ended: &Ended) -> Status {
             "subscriber fell behind (slow-client policy DISCONNECT); resume from the last positions",
         ),
         Ended::ReplayUnavailable(message) => Status::unavailable(message.clone()),
+    }
+}
+
+/// How a refused subscribe request is answered: `INVALID_ARGUMENT` saying what is wrong (and,
+/// for a filter expression, where), or `UNAVAILABLE` when the expression could not be checked
+/// now.
+pub fn status_of_refusal(error: &RequestError) -> Status {
+    if error.is_unavailable() {
+        Status::unavailable(error.to_string())
+    } else {
+        Status::invalid_argument(error.to_string())
     }
 }
 
@@ -174,10 +186,11 @@ struct SubscribeMethod(Arc<Subscriptions>);
 impl tonic::server::ServerStreamingService<SubscribeRequest> for SubscribeMethod {
     type Response = Bytes;
     type ResponseStream = SubscribeStream;
-    type Future = std::future::Ready<Result<Response<SubscribeStream>, Status>>;
+    type Future = BoxFuture<'static, Result<Response<SubscribeStream>, Status>>;
 
     fn call(&mut self, request: Request<SubscribeRequest>) -> Self::Future {
-        std::future::ready(self.0.subscribe(request))
+        let subscriptions = self.0.clone();
+        Box::pin(async move { subscriptions.subscribe(request).await })
     }
 }
 

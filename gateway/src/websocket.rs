@@ -12,6 +12,11 @@
 //! per `--ws-batch-linger`, so frames grow under load (and the gateway wakes and writes each
 //! socket less often); after a quiet spell the next frame goes out at once.
 //!
+//! A client that asks for [`PROTOBUF_PROTOCOL`] speaks Protobuf instead, for services and for
+//! pages that want to spend less CPU: each `SubscribeResponse` is a binary frame (an event's is
+//! its shared Protobuf encoding, the very bytes gRPC sends), and so is each `SubscribeRequest`
+//! it sends.
+//!
 //! An idle socket is kept small: small read and write buffers, and no allocation waiting in its
 //! subscription's queue.
 //!
@@ -32,6 +37,7 @@ use axum::{
 };
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use prost::Message as _;
 use streamweaver_proto::v1::{
     StreamError, SubscribeRequest, SubscribeResponse, subscribe_response::Kind,
 };
@@ -50,6 +56,8 @@ use crate::{
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// The subprotocol that asks for JSON arrays of responses, one array per frame.
 pub const BATCH_PROTOCOL: &str = "streamweaver.v1.batch";
+/// The subprotocol in which requests and responses are Protobuf, one per binary frame.
+pub const PROTOBUF_PROTOCOL: &str = "streamweaver.v1.proto";
 /// The subprotocol of the default, one response per frame: for clients that must offer one
 /// (a browser offering a token subprotocol needs one the server selects).
 pub const JSON_PROTOCOL: &str = "streamweaver.v1.json";
@@ -71,7 +79,7 @@ const GOING_AWAY: u16 = 1001;
 /// or the token expired.
 const POLICY_VIOLATION: u16 = 1008;
 
-/// What the `/ws` handler needs.
+/// What the browser transports' handlers (`/ws`, `/sse`) need.
 #[derive(Clone)]
 pub struct WebSocketState {
     /// The hub to subscribe to.
@@ -95,6 +103,29 @@ pub struct WebSocketState {
     pub shutdown: CancellationToken,
 }
 
+impl WebSocketState {
+    /// A 403 for a browser page of an origin not allowed (counted), or `None`. Browsers always
+    /// send Origin; programs usually do not, and are not subject to CSRF.
+    pub(crate) fn refuse_foreign_origin(
+        &self,
+        headers: &HeaderMap,
+        transport: Transport,
+    ) -> Option<Response> {
+        let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())?;
+        if self.allowed_origins.is_empty() || self.allowed_origins.iter().any(|a| a == origin) {
+            return None;
+        }
+        self.metrics.refuse(transport.name(), "origin_not_allowed");
+        Some(
+            (
+                StatusCode::FORBIDDEN,
+                format!("origin {origin} is not allowed\n"),
+            )
+                .into_response(),
+        )
+    }
+}
+
 /// Checks origin, credential and capacity, then upgrades the connection.
 pub async fn upgrade(
     ws: WebSocketUpgrade,
@@ -104,20 +135,8 @@ pub async fn upgrade(
     headers: HeaderMap,
 ) -> Response {
     let endpoint = Transport::Websocket.name();
-    // Browsers always send Origin; programs usually do not, and are not subject to CSRF.
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok())
-        && !state.allowed_origins.is_empty()
-        && !state
-            .allowed_origins
-            .iter()
-            .any(|allowed| allowed == origin)
-    {
-        state.metrics.refuse(endpoint, "origin_not_allowed");
-        return (
-            StatusCode::FORBIDDEN,
-            format!("origin {origin} is not allowed\n"),
-        )
-            .into_response();
+    if let Some(refusal) = state.refuse_foreign_origin(&headers, Transport::Websocket) {
+        return refusal;
     }
     let auth = match SocketAuth::at_upgrade(state.auth.clone(), &uri, &headers) {
         Ok(auth) => auth,
@@ -138,10 +157,12 @@ pub async fn upgrade(
             .into_response();
     }
     // Never selects a token subprotocol: the token is not echoed back.
-    let ws = ws.protocols([BATCH_PROTOCOL, JSON_PROTOCOL]);
-    let batched = ws
-        .selected_protocol()
-        .is_some_and(|protocol| protocol == BATCH_PROTOCOL);
+    let ws = ws.protocols([PROTOBUF_PROTOCOL, BATCH_PROTOCOL, JSON_PROTOCOL]);
+    let framing = match ws.selected_protocol().and_then(|p| p.to_str().ok()) {
+        Some(PROTOBUF_PROTOCOL) => Framing::Protobuf,
+        Some(BATCH_PROTOCOL) => Framing::Json { batched: true },
+        _ => Framing::Json { batched: false },
+    };
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
@@ -150,11 +171,78 @@ pub async fn upgrade(
             let (sink, stream) = socket.split();
             // Boxed: the task then holds a pointer, and the loop's state only while it lives.
             Box::pin(async move {
-                serve(sink, stream, state, batched, auth).await;
+                serve(sink, stream, state, framing, auth).await;
                 // The connection's admission place is held until the socket ends.
                 drop(connection);
             })
         })
+}
+
+/// How a socket's frames are written and read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// proto3 JSON text frames: one object each, or with `batched` a JSON array of the
+    /// responses ready at once ([`BATCH_PROTOCOL`]).
+    Json {
+        /// Whether frames are arrays.
+        batched: bool,
+    },
+    /// One `SubscribeResponse` per binary frame, requests likewise ([`PROTOBUF_PROTOCOL`]).
+    Protobuf,
+}
+
+impl Framing {
+    /// Whether a frame may carry several responses.
+    fn batched(self) -> bool {
+        matches!(self, Self::Json { batched: true })
+    }
+
+    /// One response as a frame: an event's shared encoding, or one made now.
+    fn frame(self, outgoing: &Outgoing) -> Message {
+        match (self, outgoing) {
+            (Self::Protobuf, Outgoing::Event(event)) => Message::Binary(event.protobuf().clone()),
+            (Self::Protobuf, Outgoing::Message(message)) => {
+                Message::Binary(Bytes::from(message.encode_to_vec()))
+            }
+            (Self::Json { batched: true }, outgoing) => {
+                let mut batch = Batch::new();
+                batch.push(&json_of(outgoing));
+                batch.finish()
+            }
+            (Self::Json { batched: false }, outgoing) => text(json_of(outgoing)),
+        }
+    }
+
+    /// An error response as a frame.
+    fn error(self, code: &str, message: String) -> Message {
+        self.frame(&Outgoing::Message(Box::new(error_response(code, message))))
+    }
+
+    /// A client's frame as a request, or a metrics reason and a message for the client.
+    fn request(self, frame: &Message) -> Result<SubscribeRequest, (&'static str, String)> {
+        match (self, frame) {
+            (Self::Json { .. }, Message::Text(text)) => parse_request(text),
+            (Self::Protobuf, Message::Binary(bytes)) => SubscribeRequest::decode(bytes.clone())
+                .map_err(|error| {
+                    (
+                        "malformed_request",
+                        format!("malformed SubscribeRequest: {error}"),
+                    )
+                }),
+            (Self::Json { .. }, _) => Err((
+                "binary_frame",
+                "binary frames are not accepted: send a SubscribeRequest as proto3 JSON text"
+                    .into(),
+            )),
+            (Self::Protobuf, _) => Err((
+                "text_frame",
+                format!(
+                    "text frames are not accepted on {PROTOBUF_PROTOCOL}: send a \
+                     SubscribeRequest as protobuf in a binary frame"
+                ),
+            )),
+        }
+    }
 }
 
 fn error_response(code: &str, message: String) -> SubscribeResponse {
@@ -167,7 +255,7 @@ fn error_response(code: &str, message: String) -> SubscribeResponse {
 }
 
 /// A response in the proto3 JSON mapping: an event's shared encoding, or one made now.
-fn json_of(outgoing: &Outgoing) -> Bytes {
+pub(crate) fn json_of(outgoing: &Outgoing) -> Bytes {
     match outgoing {
         Outgoing::Event(event) => event.json().clone(),
         Outgoing::Message(message) => json_message(message),
@@ -276,13 +364,13 @@ enum Action {
 }
 
 /// Serves one socket until the peer leaves, goes silent, does not subscribe in time, its token
-/// expires, or the gateway stops; with `batched` each frame is a JSON array of the responses
-/// ready at once. Generic over the socket halves so tests can drive it without a network.
+/// expires, or the gateway stops, in `framing`. Generic over the socket halves so tests can
+/// drive it without a network.
 pub async fn serve<S, R, E>(
     mut sink: S,
     mut stream: R,
     state: WebSocketState,
-    batched: bool,
+    framing: Framing,
     mut auth: SocketAuth,
 ) where
     S: Sink<Message> + Unpin,
@@ -290,16 +378,7 @@ pub async fn serve<S, R, E>(
     E: std::fmt::Display,
 {
     let endpoint = Transport::Websocket.name();
-    let error_frame = |code: &str, message: String| {
-        let json = json_message(&error_response(code, message));
-        if batched {
-            let mut batch = Batch::new();
-            batch.push(&json);
-            batch.finish()
-        } else {
-            text(json)
-        }
-    };
+    let error_frame = |code: &str, message: String| framing.error(code, message);
     // This connection's own token: shutdown reaches it without every socket polling one.
     let shutdown = state.shutdown.child_token();
     let mut subscription: Option<Subscription> = None;
@@ -350,14 +429,16 @@ pub async fn serve<S, R, E>(
                             tracing::debug!(%error, "websocket read failed");
                             Action::Stop
                         }
-                        Some(Ok(Message::Text(text))) => {
+                        Some(Ok(frame @ (Message::Text(_) | Message::Binary(_)))) => {
                             if !resubscribes.allow() {
                                 state.metrics.refuse(endpoint, "resubscribe_rate_limited");
                                 Action::Send(error_frame(
                                     "RESOURCE_EXHAUSTED",
                                     format!("too many subscribe requests: at most {RESUBSCRIBE_BURST} at once, then {RESUBSCRIBES_PER_SECOND} per second"),
                                 ))
-                            } else if let Some(outcome) = auth.authorization_frame(&text) {
+                            } else if let Message::Text(text) = &frame
+                                && let Some(outcome) = auth.authorization_frame(text)
+                            {
                                 match outcome {
                                     Ok(()) => continue,
                                     Err(error) => {
@@ -366,7 +447,7 @@ pub async fn serve<S, R, E>(
                                     }
                                 }
                             } else {
-                                match subscribe(&state, &mut auth, &text) {
+                                match subscribe(&state, &mut auth, framing, &frame).await {
                                     Ok(new) => {
                                         // Replacing the subscription drops the old one at once.
                                         subscription = Some(new);
@@ -375,11 +456,6 @@ pub async fn serve<S, R, E>(
                                     Err((code, message)) => Action::Send(error_frame(code, message)),
                                 }
                             }
-                        }
-                        Some(Ok(Message::Binary(_))) => {
-                            state.metrics.refuse(endpoint, "binary_frame");
-                            let message = "binary frames are not accepted: send a SubscribeRequest as proto3 JSON text";
-                            Action::Send(error_frame("INVALID_ARGUMENT", message.into()))
                         }
                         // axum answers pings itself; either way the peer is alive.
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -390,7 +466,7 @@ pub async fn serve<S, R, E>(
                         ended = Some(why);
                         continue;
                     }
-                    Ok(first) if !batched => Action::Send(text(json_of(&first))),
+                    Ok(first) if !framing.batched() => Action::Send(framing.frame(&first)),
                     Ok(first) => {
                         let mut batch = Batch::with_capacity(FRAME_CAPACITY);
                         push_json(&mut batch, &first);
@@ -464,16 +540,17 @@ async fn sleep_until_expiry(auth: &SocketAuth) {
     }
 }
 
-/// Parses a text frame, checks it against the socket's token (narrowing "all topics" to the
-/// allowed ones), and subscribes; or says what is wrong (counted), as a status code name and a
-/// message.
-fn subscribe(
+/// Reads a frame as a request, checks it against the socket's token (narrowing "all topics" to
+/// the allowed ones), and subscribes; or says what is wrong (counted), as a status code name
+/// and a message.
+async fn subscribe(
     state: &WebSocketState,
     auth: &mut SocketAuth,
-    text: &str,
+    framing: Framing,
+    frame: &Message,
 ) -> Result<Subscription, (&'static str, String)> {
     let endpoint = Transport::Websocket.name();
-    let mut request = parse_request(text).map_err(|(reason, message)| {
+    let mut request = framing.request(frame).map_err(|(reason, message)| {
         state.metrics.refuse(endpoint, reason);
         ("INVALID_ARGUMENT", message)
     })?;
@@ -484,7 +561,15 @@ fn subscribe(
     let subscription = state
         .hub
         .subscribe(&request, Transport::Websocket)
-        .map_err(|error| ("INVALID_ARGUMENT", error.to_string()))?;
+        .await
+        .map_err(|error| {
+            let code = if error.is_unavailable() {
+                "UNAVAILABLE"
+            } else {
+                "INVALID_ARGUMENT"
+            };
+            (code, error.to_string())
+        })?;
     auth.subscribed(&request);
     Ok(subscription)
 }
@@ -506,7 +591,7 @@ mod tests {
     #[test]
     fn requests_parse_in_the_proto3_json_mapping() {
         let request = parse_request(
-            r#"{"topics":["server_logs"],"logLevels":["LOG_LEVEL_ERROR"],"resumeFrom":[{"topic":"server_logs","partition":1,"offset":"42"}],"slowClientPolicy":"SLOW_CLIENT_POLICY_SAMPLE","sampleInterval":"0.5s","startAt":{"last":"300s"}}"#,
+            r#"{"topics":["server_logs"],"logLevels":["LOG_LEVEL_ERROR"],"resumeFrom":[{"topic":"server_logs","partition":1,"offset":"42"}],"slowClientPolicy":"SLOW_CLIENT_POLICY_SAMPLE","sampleInterval":"0.5s","startAt":{"last":"300s"},"filter":"log_entry.service == 'api'"}"#,
         )
         .expect("valid");
         assert_eq!(request.topics, vec!["server_logs"]);
@@ -514,6 +599,7 @@ mod tests {
         assert_eq!(request.resume_from[0].offset, 42);
         assert_eq!(request.slow_client_policy, 4);
         assert!(request.start_at.is_some() && request.sample_interval.is_some());
+        assert_eq!(request.filter, "log_entry.service == 'api'");
         assert!(parse_request("{}").is_ok());
     }
 
@@ -527,6 +613,35 @@ mod tests {
         );
         let (_, message) = parse_request(r#"{"logLevels":["LOUD"]}"#).expect_err("unknown level");
         assert!(message.contains("LOUD"), "{message}");
+    }
+
+    #[test]
+    fn each_framing_reads_its_own_frames_only() {
+        let request = SubscribeRequest {
+            topics: vec!["stock_trades".into()],
+            filter: "stock_trade.price > 1.0".into(),
+            ..Default::default()
+        };
+        let binary = Message::Binary(request.encode_to_vec().into());
+        assert_eq!(Framing::Protobuf.request(&binary), Ok(request.clone()));
+        let json = Framing::Json { batched: false };
+        assert_eq!(json.request(&binary).map_err(|e| e.0), Err("binary_frame"));
+        let text = Message::Text(Utf8Bytes::from_static("{}"));
+        assert_eq!(
+            Framing::Protobuf.request(&text).map_err(|e| e.0),
+            Err("text_frame")
+        );
+        let garbage = Message::Binary(vec![0xff, 0xff].into());
+        assert_eq!(
+            Framing::Protobuf.request(&garbage).map_err(|e| e.0),
+            Err("malformed_request")
+        );
+        // A response is one binary frame of its Protobuf encoding.
+        let response = error_response("INVALID_ARGUMENT", "no".into());
+        assert_eq!(
+            Framing::Protobuf.error("INVALID_ARGUMENT", "no".into()),
+            Message::Binary(response.encode_to_vec().into())
+        );
     }
 
     #[test]
@@ -589,7 +704,13 @@ mod tests {
         };
         let (sink, frames) = futures::channel::mpsc::unbounded();
         let (requests, stream) = futures::channel::mpsc::unbounded();
-        tokio::spawn(serve(sink, stream, state, true, SocketAuth::open()));
+        tokio::spawn(serve(
+            sink,
+            stream,
+            state,
+            Framing::Json { batched: true },
+            SocketAuth::open(),
+        ));
         (hub, requests, frames)
     }
 

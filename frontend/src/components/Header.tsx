@@ -10,7 +10,7 @@ import { isDown } from "../state/connection";
 import { STREAM_OF_TOPIC, TOPICS, type DashboardView } from "../state/store";
 import { dataAttributes } from "./Panel";
 
-const TRANSPORT_LABELS: Record<TransportName, string> = { ws: "WebSocket", "grpc-web": "grpc-web" };
+const TRANSPORT_LABELS: Record<TransportName, string> = { ws: "WebSocket", "grpc-web": "grpc-web", sse: "SSE" };
 const TOPIC_LABELS = { stock_trades: "trades/s", social_feed: "posts/s", server_logs: "logs/s" } as const;
 
 interface Props {

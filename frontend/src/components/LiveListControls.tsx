@@ -129,6 +129,19 @@ export function useSeenNames<T>(rows: readonly T[], pick: (row: T) => string, ma
   return sorted.current;
 }
 
+/**
+ * Said under a list's controls when the gateway refused its search as a filter: the search
+ * goes on, on the page alone.
+ */
+export function SearchRefused({ message, testId }: { message: string | undefined; testId: string }) {
+  if (message === undefined) return null;
+  return (
+    <p className="search-refused" role="status" data-testid={testId}>
+      The gateway refused this search as a filter ({message}); it applies to the rows on this page only.
+    </p>
+  );
+}
+
 export function PauseButton<T>({ list, what, testId }: { list: LiveList<T>; what: string; testId: string }) {
   return (
     <button

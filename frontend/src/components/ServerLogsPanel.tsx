@@ -1,19 +1,20 @@
 /**
  * ServerLogsPanel: a live tail of `server_logs`, newest first, that can be read: it pauses
- * (button, pointer, keyboard focus, scrolling down), narrows by level and service at the
- * gateway and by text on the page, and opens any line in full. It owns its filters and its
- * subscription.
+ * (button, pointer, keyboard focus, scrolling down), narrows by level, service and text at
+ * the gateway (the text as a CEL filter; on the page too, for lines held before), and opens any
+ * line in full. It owns its filters and its subscription.
  */
 import { memo, useCallback, useMemo, useState } from "react";
 import { formatClock, formatDateTime, formatMs, formatRate, UNKNOWN } from "../format";
-import { logsRequest } from "../requests";
+import { logSearchFilter, logsRequest } from "../requests";
 import { LEVELS, type LevelName, type LogRow, type LogsFilter } from "../state/logs";
 import type { LogsPanelView } from "../state/store";
 import { parseNames } from "../state/search";
 import { LiveListBody, RowOrigin } from "./LiveListBody";
-import { NamesField, PauseButton, SearchField, useSeenNames } from "./LiveListControls";
+import { NamesField, PauseButton, SearchField, SearchRefused, useSeenNames } from "./LiveListControls";
 import { Panel, PanelFigure, type PanelProps } from "./Panel";
 import { useLiveList } from "./useLiveList";
+import { useServerSearch } from "./useServerSearch";
 import { useStream } from "./useStream";
 
 /** Below this list width a line takes two rows: time, level, service; then the message. */
@@ -81,8 +82,10 @@ export const ServerLogsPanel = memo(function ServerLogsPanel({
   hiddenOnNarrow,
 }: PanelProps<LogsPanelView>) {
   const [filter, setFilter] = useState<LogsFilter>(() => ({ levels: new Set(LEVELS), services: [] }));
-  const request = useMemo(() => logsRequest(filter), [filter]);
-  useStream(live, "logs", transport, request, heartbeatMs);
+  const [query, setQuery] = useState("");
+  const search = useServerSearch(query, logSearchFilter);
+  const request = useMemo(() => logsRequest(filter, search.filter), [filter, search.filter]);
+  useStream(live, "logs", transport, request, heartbeatMs, search.onRefused);
 
   const applyFilter = useCallback(
     (next: LogsFilter) => {
@@ -110,7 +113,7 @@ export const ServerLogsPanel = memo(function ServerLogsPanel({
       (filter.services.length === 0 || filter.services.includes(row.service)),
     [filter],
   );
-  const list = useLiveList(data.rows, data.oldestSeq, keep);
+  const list = useLiveList(data.rows, data.oldestSeq, keep, query, setQuery);
   const services = useSeenNames(data.rows, (row) => row.service);
 
   const stale = data.stale;
@@ -125,7 +128,7 @@ export const ServerLogsPanel = memo(function ServerLogsPanel({
       testId="panel-server-logs"
       stale={stale}
       hiddenOnNarrow={hiddenOnNarrow}
-      extraData={{ "client-filtered": data.filteredOut }}
+      extraData={{ "client-filtered": data.filteredOut, "server-filter": search.filter }}
       figures={
         <>
           <PanelFigure
@@ -179,6 +182,7 @@ export const ServerLogsPanel = memo(function ServerLogsPanel({
         </fieldset>
         <PauseButton list={list} what="logs" testId="pause-logs" />
       </div>
+      <SearchRefused message={search.refused} testId="logs-search-refused" />
       <LiveListBody
         list={list}
         stale={stale}

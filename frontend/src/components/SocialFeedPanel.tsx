@@ -1,18 +1,19 @@
 /**
  * SocialFeedPanel: newest posts first (from `social_feed`) and the top hashtags. Like the log
- * tail it pauses, narrows by author at the gateway and by text on the page, and opens any post
- * in full. It owns its filter and its subscription.
+ * tail it pauses, narrows by author and text at the gateway (the text as a CEL filter; on the
+ * page too, for posts held before), and opens any post in full. It owns its filter and its subscription.
  */
 import { memo, useCallback, useMemo, useState } from "react";
 import { formatClock, formatDateTime, formatInt, formatRate, UNKNOWN } from "../format";
-import { feedRequest } from "../requests";
+import { feedRequest, postSearchFilter } from "../requests";
 import type { PostRow } from "../state/feed";
 import type { FeedPanelView } from "../state/store";
 import { parseNames } from "../state/search";
 import { LiveListBody, RowOrigin } from "./LiveListBody";
-import { NamesField, PauseButton, SearchField, useSeenNames } from "./LiveListControls";
+import { NamesField, PauseButton, SearchField, SearchRefused, useSeenNames } from "./LiveListControls";
 import { Panel, PanelFigure, type PanelProps } from "./Panel";
 import { useLiveList } from "./useLiveList";
+import { useServerSearch } from "./useServerSearch";
 import { useStream } from "./useStream";
 
 const POST_HEIGHT = 84;
@@ -72,8 +73,10 @@ export const SocialFeedPanel = memo(function SocialFeedPanel({
   hiddenOnNarrow,
 }: PanelProps<FeedPanelView>) {
   const [authors, setAuthors] = useState<readonly string[]>([]);
-  const request = useMemo(() => feedRequest(authors), [authors]);
-  useStream(live, "feed", transport, request, heartbeatMs);
+  const [query, setQuery] = useState("");
+  const search = useServerSearch(query, postSearchFilter);
+  const request = useMemo(() => feedRequest(authors, search.filter), [authors, search.filter]);
+  useStream(live, "feed", transport, request, heartbeatMs, search.onRefused);
 
   const onAuthors = useCallback(
     (text: string) => {
@@ -84,7 +87,7 @@ export const SocialFeedPanel = memo(function SocialFeedPanel({
     [live],
   );
   const keep = useCallback((p: PostRow) => authors.length === 0 || authors.includes(p.author), [authors]);
-  const list = useLiveList(data.rows, data.oldestSeq, keep);
+  const list = useLiveList(data.rows, data.oldestSeq, keep, query, setQuery);
   const seenAuthors = useSeenNames(data.rows, (post) => post.author);
 
   const stale = data.stale;
@@ -96,7 +99,7 @@ export const SocialFeedPanel = memo(function SocialFeedPanel({
       testId="panel-social-feed"
       stale={stale}
       hiddenOnNarrow={hiddenOnNarrow}
-      extraData={{ "client-filtered": data.filteredOut }}
+      extraData={{ "client-filtered": data.filteredOut, "server-filter": search.filter }}
       figures={<PanelFigure label="posts/s" value={stale ? UNKNOWN : formatRate(data.eps)} />}
     >
       <div className="top-hashtags" data-testid="top-hashtags">
@@ -129,6 +132,7 @@ export const SocialFeedPanel = memo(function SocialFeedPanel({
         />
         <PauseButton list={list} what="posts" testId="pause-feed" />
       </div>
+      <SearchRefused message={search.refused} testId="feed-search-refused" />
       <LiveListBody
         list={list}
         stale={stale}

@@ -1,7 +1,7 @@
 /**
- * A live list's own state: its pause (see `state/pause.ts`) and its text search. Given the live
- * rows from the store, it returns the rows to show (frozen while paused, searched), how many
- * newer rows wait, and the handlers the list and its controls call.
+ * A live list's own state: its pause (see `state/pause.ts`), and its text search applied to the
+ * rows held. Given the live rows from the store, it returns the rows to show (frozen while
+ * paused, searched), how many newer rows wait, and the handlers the list and its controls call.
  */
 import { useCallback, useMemo, useRef, useState } from "react";
 import {
@@ -38,10 +38,12 @@ export function useLiveList<T extends Sequenced & { readonly haystack: string }>
   liveRows: readonly T[],
   oldestHeldSeq: number | undefined,
   /** Narrowing applied to shown rows as well (server filters, for rows frozen before a change). */
-  keep?: (row: T) => boolean,
+  keep: ((row: T) => boolean) | undefined,
+  /** The text search: the caller owns it, to send it to the gateway too. */
+  query: string,
+  setQuery: (q: string) => void,
 ): LiveList<T> {
   const [pause, setPause] = useState<PauseState<T>>(livePause);
-  const [query, setQuery] = useState("");
   const [scrollToTopSignal, setScrollSignal] = useState(0);
   const live = useRef(liveRows);
   live.current = liveRows;

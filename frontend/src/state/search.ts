@@ -3,9 +3,9 @@
  * - **names** (services, authors): exact keys the gateway filters on (`SubscribeRequest.services`,
  *   `.authors`), so the browser receives only those events;
  * - **text**: words that must all appear (case-insensitive) in a row's searchable text. The
- *   gateway has no text filter yet, so the page applies it to what it holds; when
- *   `SubscribeRequest.filter` (a CEL expression, issue 8) lands, `textFilterExpression` gives
- *   the same narrowing for the request, and the request builders add it in one line.
+ *   page applies it at once to what it holds, and `searchExpression` turns it into a CEL
+ *   `SubscribeRequest.filter` that keeps at least what the page keeps, so the gateway sends
+ *   only the rows the search can show (the request builders in `requests.ts`).
  */
 
 /** Splits a names box (`"payment-service, auth-service"`) into distinct, non-empty names. */
@@ -62,22 +62,44 @@ export function literalRegex(text: string): string {
   return text.replace(/[\\^$.|?*+()[\]{}]/g, "\\$&");
 }
 
+/** How the text search of a list is said in CEL. */
+export interface SearchSpec {
+  /** CEL strings a word may appear in, ignoring case (e.g. `log_entry.message`). */
+  readonly operands: readonly string[];
+  /** Further CEL alternatives for a word (e.g. the levels whose names contain it). */
+  readonly extra?: (word: string) => readonly string[];
+  /**
+   * Most words said to the gateway (it bounds an expression's size and loops); the page still
+   * applies every word, and fewer words only narrow less.
+   */
+  readonly maxWords?: number;
+}
+
 /**
  * The CEL expression that keeps what the text search keeps: every word appears, ignoring
- * case, in at least one of `fields` of `message` (e.g. `log_entry`, [`message`, `service`]).
- * `undefined` for an empty query. Ready for `SubscribeRequest.filter` (issue 8).
+ * case, in one of `spec.operands` or satisfies one of `spec.extra(word)`. `undefined` for an
+ * empty query. For `SubscribeRequest.filter`.
+ */
+export function searchExpression(query: string, spec: SearchSpec): string | undefined {
+  const words = queryWords(query).slice(0, spec.maxWords ?? Infinity);
+  if (words.length === 0) return undefined;
+  const clause = (word: string): string => {
+    const pattern = celString(`(?i)${literalRegex(word)}`);
+    const any = [...spec.operands.map((o) => `${o}.matches(${pattern})`), ...(spec.extra?.(word) ?? [])];
+    return any.length > 1 ? `(${any.join(" || ")})` : (any[0] ?? "false");
+  };
+  return words.map(clause).join(" && ");
+}
+
+/**
+ * The CEL expression that keeps rows whose `fields` of `message` (e.g. `log_entry`,
+ * [`message`, `service`]) hold every word of `query`, ignoring case.
  */
 export function textFilterExpression(
   message: string,
   fields: readonly string[],
   query: string,
 ): string | undefined {
-  const words = queryWords(query);
-  if (words.length === 0 || fields.length === 0) return undefined;
-  const clause = (word: string): string => {
-    const pattern = celString(`(?i)${literalRegex(word)}`);
-    const any = fields.map((f) => `${message}.${f}.matches(${pattern})`).join(" || ");
-    return fields.length > 1 ? `(${any})` : any;
-  };
-  return words.map(clause).join(" && ");
+  if (fields.length === 0) return undefined;
+  return searchExpression(query, { operands: fields.map((f) => `${message}.${f}`) });
 }

@@ -44,18 +44,23 @@ describe("runSubscription", () => {
     ]);
     const controller = new AbortController();
     let waits = 0;
+    const refusals: (string | undefined)[] = [];
     await runSubscription({
       transport,
       request: create(SubscribeRequestSchema),
       resume: new ResumeTracker(),
       signal: controller.signal,
       onResponse: () => undefined,
-      onStatus: () => undefined,
+      onStatus: (report) => {
+        if (report.status === "disconnected") refusals.push(report.refused);
+      },
       wait: async () => {
         if (++waits === 3) controller.abort();
       },
     });
     expect(requests.map((r) => r.resumeFrom.length)).toEqual([0, 1, 0]);
+    // Only the refusal carries the server's words, for the page to show where the request was made.
+    expect(refusals.slice(0, 2)).toEqual([undefined, "unknown position"]);
   });
 
   it("reconnects with backoff, resuming from the last positions seen, and reports status", async () => {

@@ -84,9 +84,19 @@ const REFUSED_CODES = new Set(["INVALID_ARGUMENT", "OUT_OF_RANGE", "FAILED_PRECO
 
 /** Thrown to end an attempt the server refused with a StreamError frame (WebSocket). */
 class RefusedError extends Error {
-  constructor(readonly code: string, message: string) {
-    super(`${code}: ${message}`);
+  constructor(
+    readonly code: string,
+    readonly serverMessage: string,
+  ) {
+    super(`${code}: ${serverMessage}`);
   }
+}
+
+/** The server's own words about a failure, without the code. */
+function serverMessage(err: unknown): string {
+  if (err instanceof RefusedError) return err.serverMessage;
+  if (err instanceof ConnectError) return err.rawMessage;
+  return describe(err);
 }
 
 /** The gRPC status name of a failure, e.g. "INVALID_ARGUMENT"; "" when it has none. */
@@ -135,6 +145,7 @@ export async function runSubscription(options: SubscriptionOptions): Promise<voi
     let backfilling = false;
     let events = 0;
     let detail = "stream ended by the server";
+    let refused: string | undefined;
     try {
       const responses = transport.open(requestWithResume(request, resume, liveOnly), attemptController.signal, {
         onOpen: markOpen,
@@ -174,6 +185,7 @@ export async function runSubscription(options: SubscriptionOptions): Promise<voi
       }
     } catch (err) {
       detail = describe(err);
+      if (statusName(err) === "INVALID_ARGUMENT") refused = serverMessage(err);
       // If a request with resume positions was refused before any event, the positions may be
       // the reason (history reset): the next attempt subscribes from live instead.
       if (REFUSED_CODES.has(statusName(err)) && resuming && events === 0) resume.clear();
@@ -189,7 +201,7 @@ export async function runSubscription(options: SubscriptionOptions): Promise<voi
     if (signal.aborted) return;
     if (silent) detail = `no message for ${Math.round(silenceLimit / 1000)} s: connection presumed dead`;
     const delay = backoffDelay(attempt, options.backoff ?? DEFAULT_BACKOFF, options.random);
-    onStatus({ status: "disconnected", detail, retryInMs: delay });
+    onStatus({ status: "disconnected", detail, retryInMs: delay, ...(refused === undefined ? {} : { refused }) });
     await wait(delay, signal);
     attempt++;
   }

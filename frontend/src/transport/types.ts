@@ -15,6 +15,12 @@ export interface StatusReport {
   readonly detail?: string;
   /** With `disconnected`: how long until the next attempt. */
   readonly retryInMs?: number;
+  /**
+   * With `disconnected`: the server's words when it refused the request itself as invalid
+   * (`INVALID_ARGUMENT`, e.g. a filter expression it cannot check), so the page can say so
+   * where the request was made.
+   */
+  readonly refused?: string;
 }
 
 /** Callbacks a transport makes while a stream is being set up. */

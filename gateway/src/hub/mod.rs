@@ -50,6 +50,7 @@ use self::{
 };
 use crate::{
     event::SharedEvent,
+    expr::{self, Expression, Expressions, Limits as ExprLimits},
     metrics::{Metrics, PolicyActionLabels, PolicyLabels, TopicLabels, Transport},
     replay::{Replayer, Verdict},
 };
@@ -99,6 +100,8 @@ pub struct Hub {
     /// Per partition, the offset up to which every event was handed to every subscriber.
     published: Mutex<HashMap<(Topic, i32), i64>>,
     replayer: Replayer,
+    /// Filter expressions, compiled once per distinct source for every transport.
+    expressions: Expressions,
     metrics: Metrics,
 }
 
@@ -137,6 +140,11 @@ impl Hub {
             publishing: tokio::sync::Mutex::new(()),
             published: Mutex::new(HashMap::new()),
             replayer,
+            expressions: Expressions::new(
+                ExprLimits::default(),
+                expr::CACHE_CAPACITY,
+                metrics.expressions.clone(),
+            ),
             metrics,
         })
     }
@@ -402,16 +410,43 @@ impl Hub {
         }
     }
 
-    /// A subscription to what `request` asks for. Refused requests are counted under
+    /// A subscription to what `request` asks for, its filter expression compiled (or found
+    /// compiled) first: every transport subscribes here. Refused requests are counted under
     /// `transport`.
-    pub fn subscribe(
+    pub async fn subscribe(
         self: &Arc<Self>,
         request: &streamweaver_proto::v1::SubscribeRequest,
         transport: Transport,
     ) -> Result<Subscription, RequestError> {
-        let spec = Spec::from_request(request, &self.settings.policy, SystemTime::now())
+        let expression = self
+            .expressions
+            .get(&request.filter)
+            .await
+            .map_err(RequestError::from)
             .inspect_err(|error| self.metrics.refuse(transport.name(), error.reason()))?;
+        self.subscribe_with(request, expression, transport)
+    }
+
+    /// As [`Hub::subscribe`], with the request's `filter` already compiled to `expression`.
+    pub fn subscribe_with(
+        self: &Arc<Self>,
+        request: &streamweaver_proto::v1::SubscribeRequest,
+        expression: Option<Arc<Expression>>,
+        transport: Transport,
+    ) -> Result<Subscription, RequestError> {
+        let spec = Spec::from_request(
+            request,
+            expression,
+            &self.settings.policy,
+            SystemTime::now(),
+        )
+        .inspect_err(|error| self.metrics.refuse(transport.name(), error.reason()))?;
         Ok(self.subscribe_spec(spec, transport))
+    }
+
+    /// The compiled filter expressions.
+    pub fn expressions(&self) -> &Expressions {
+        &self.expressions
     }
 
     /// A subscription to what `spec` asks for.

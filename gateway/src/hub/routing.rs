@@ -77,7 +77,7 @@ impl RoutingIndex {
             }
         };
         self.by_filter.insert(filter.clone(), id);
-        for topic in filter.topics().iter() {
+        for topic in filter.routed_topics().iter() {
             let routes = &mut self.topics[topic.index()];
             match filter.keys(topic) {
                 None => routes.any_key.push(id),
@@ -108,7 +108,7 @@ impl RoutingIndex {
         };
         self.free.push(id);
         self.by_filter.remove(&group.filter);
-        for topic in group.filter.topics().iter() {
+        for topic in group.filter.routed_topics().iter() {
             let routes = &mut self.topics[topic.index()];
             match group.filter.keys(topic) {
                 None => routes.any_key.retain(|g| *g != id),
@@ -129,7 +129,8 @@ impl RoutingIndex {
     /// Which groups take which events of `events` (in order), with a snapshot of their members.
     pub(crate) fn route(&mut self, events: &[(SharedEvent, u32)]) -> Vec<Delivery> {
         for (event, bytes) in events {
-            let Some(payload) = event.event().payload.as_ref() else {
+            let event_of = event.event();
+            let Some(payload) = event_of.payload.as_ref() else {
                 continue;
             };
             let routes = &self.topics[event.topic().index()];
@@ -138,7 +139,7 @@ impl RoutingIndex {
                 let Some(group) = &mut self.groups[id] else {
                     continue;
                 };
-                if group.filter.matches_besides_key(payload) {
+                if group.filter.matches_besides_key(event_of, payload) {
                     if group.matched.is_empty() {
                         self.touched.push(id);
                     }

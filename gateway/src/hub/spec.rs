@@ -1,7 +1,10 @@
 //! A subscribe request, checked once: what the subscriber wants to see (its filter), where each
 //! partition starts (resume positions, a start point, or live), and its slow-client policy.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use streamweaver_proto::{
     topics::Topic,
@@ -9,7 +12,10 @@ use streamweaver_proto::{
 };
 
 use super::policy::{Policy, PolicyDefaults, PolicyError};
-use crate::filter::{Filter, FilterError};
+use crate::{
+    expr::{ExprError, Expression},
+    filter::{Filter, FilterError},
+};
 
 /// Most resume positions one request may carry.
 pub const MAX_RESUME_POSITIONS: usize = 1024;
@@ -53,6 +59,9 @@ pub enum RequestError {
     /// The filter is not valid.
     #[error(transparent)]
     Filter(#[from] FilterError),
+    /// The filter expression is not valid (or could not be checked now).
+    #[error(transparent)]
+    Expression(#[from] ExprError),
     /// The slow-client policy is not valid.
     #[error(transparent)]
     Policy(#[from] PolicyError),
@@ -75,12 +84,18 @@ impl RequestError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Filter(error) => error.reason(),
+            Self::Expression(error) => error.reason(),
             Self::Policy(error) => error.reason(),
             Self::TooManyPositions(_) => "too_many_positions",
             Self::BadPosition(_) => "bad_resume_position",
             Self::DuplicatePosition(_) => "duplicate_resume_position",
             Self::BadStartAt(_) => "bad_start_at",
         }
+    }
+
+    /// Whether the request may be fine and only could not be checked now (worth a retry).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Expression(ExprError::Unavailable(_)))
     }
 }
 
@@ -92,16 +107,18 @@ pub(super) fn duration_of(seconds: i64, nanos: i32) -> Option<Duration> {
 }
 
 impl Spec {
-    /// Checks `request`; unset policy parts come from `defaults`, `last` counts back from `now`.
+    /// Checks `request`, whose `filter` compiled to `expression`; unset policy parts come from
+    /// `defaults`, `last` counts back from `now`.
     pub fn from_request(
         request: &SubscribeRequest,
+        expression: Option<Arc<Expression>>,
         defaults: &PolicyDefaults,
         now: SystemTime,
     ) -> Result<Self, RequestError> {
         if request.resume_from.len() > MAX_RESUME_POSITIONS {
             return Err(RequestError::TooManyPositions(request.resume_from.len()));
         }
-        let filter = Filter::from_request(request)?;
+        let filter = Filter::from_request(request)?.with_expression(expression);
         let mut resume = Vec::with_capacity(request.resume_from.len());
         for position in &request.resume_from {
             let named = || {
@@ -187,7 +204,12 @@ mod tests {
     }
 
     fn check(request: SubscribeRequest) -> Result<Spec, RequestError> {
-        Spec::from_request(&request, &DEFAULTS, UNIX_EPOCH + Duration::from_secs(1_000))
+        Spec::from_request(
+            &request,
+            None,
+            &DEFAULTS,
+            UNIX_EPOCH + Duration::from_secs(1_000),
+        )
     }
 
     #[test]

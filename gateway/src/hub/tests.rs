@@ -78,7 +78,7 @@ fn request(change: impl FnOnce(&mut SubscribeRequest)) -> SubscribeRequest {
 /// A subscription whose first heartbeat (sent at once, before anything else) was taken.
 fn subscribe(hub: &Arc<Hub>, request: SubscribeRequest) -> Subscription {
     let mut subscription = hub
-        .subscribe(&request, Transport::Grpc)
+        .subscribe_with(&request, None, Transport::Grpc)
         .expect("valid request");
     match subscription.try_next() {
         Some(Ok(Outgoing::Message(message))) => match message.kind {
@@ -694,6 +694,66 @@ async fn queued_bytes_are_accounted_and_given_back() {
 }
 
 #[tokio::test]
+async fn identical_expressions_are_compiled_once_and_share_a_group() {
+    let (hub, metrics) = hub_with(|_| {});
+    let by_expression = request(|r| {
+        r.filter = r#"stock_trade.symbol in ["B", "C"] && offset % 2 == 0"#.into();
+    });
+    let mut first = hub
+        .subscribe(&by_expression, Transport::Sse)
+        .await
+        .expect("valid");
+    let mut second = hub
+        .subscribe(&by_expression, Transport::Websocket)
+        .await
+        .expect("valid");
+    let _everything = subscribe(&hub, SubscribeRequest::default());
+    for subscription in [&mut first, &mut second] {
+        assert!(
+            matches!(next(subscription).await, Ok(Kind::Heartbeat(_))),
+            "the first heartbeat"
+        );
+    }
+    assert_eq!(metrics.expressions.compiled.get(), 1, "compiled once");
+    assert_eq!(metrics.expressions.cache_hits.get(), 1);
+    assert_eq!(metrics.filter_groups.get(), 2, "one group for both");
+
+    hub.publish(&[
+        trade(0, 0, "A"),
+        trade(0, 1, "B"),
+        trade(0, 2, "B"),
+        trade(0, 3, "C"),
+        trade(0, 4, "C"),
+        log(1, 0, LogLevel::Error),
+    ])
+    .await;
+    assert_eq!(offsets(&mut first, 2).await, vec![(0, 2), (0, 4)]);
+    assert_eq!(offsets(&mut second, 2).await, vec![(0, 2), (0, 4)]);
+    assert!(nothing_ready(&mut first));
+
+    let error = hub
+        .subscribe(
+            &request(|r| r.filter = "stock_trade.prise > 1.0".into()),
+            Transport::Sse,
+        )
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(error.reason(), "filter_invalid");
+    assert!(error.to_string().contains("prise"), "{error}");
+    assert_eq!(
+        metrics
+            .refused
+            .get_or_create(&crate::metrics::RefusedLabels {
+                endpoint: "sse",
+                reason: "filter_invalid"
+            })
+            .get(),
+        1
+    );
+}
+
+#[tokio::test]
 async fn the_first_heartbeat_comes_at_once_with_positions_and_says_whether_a_backfill_is_to_come() {
     let hub = hub_with(|s| s.heartbeat = Duration::from_secs(600)).0;
     hub.publish(&[trade(0, 0, "A"), trade(0, 1, "B"), trade(1, 4, "A")])
@@ -715,7 +775,9 @@ async fn the_first_heartbeat_comes_at_once_with_positions_and_says_whether_a_bac
 
     // Live only: caught up from the start, at the hub's published positions.
     let request = request(|r| r.symbols = vec!["A".into()]);
-    let mut live = hub.subscribe(&request, Transport::Grpc).expect("valid");
+    let mut live = hub
+        .subscribe_with(&request, None, Transport::Grpc)
+        .expect("valid");
     let first = heartbeat(live.try_next());
     assert!(first.caught_up);
     assert_eq!(
@@ -729,7 +791,9 @@ async fn the_first_heartbeat_comes_at_once_with_positions_and_says_whether_a_bac
 
     // Resuming: its own positions, not caught up; then the backfill, then one that is.
     let request = request_resuming();
-    let mut resuming = hub.subscribe(&request, Transport::Grpc).expect("valid");
+    let mut resuming = hub
+        .subscribe_with(&request, None, Transport::Grpc)
+        .expect("valid");
     let first = heartbeat(resuming.try_next());
     assert!(!first.caught_up);
     assert_eq!(positions(&first), vec![("stock_trades".into(), 0, 0)]);
