@@ -10,6 +10,14 @@
 //! position at or past Kafka's log end, or a partition whose offsets started again, gets a
 //! `PositionsReset` and the new incarnation from its start.
 //!
+//! While it runs, the reader takes nothing from its queue itself: before each step the backfill
+//! forwards what the queue holds of partitions already handed over (and their resets), so
+//! every partition's events reach the reader in order and the queue does not fill while Kafka is
+//! read. Should the queue fill anyway (a slow reader, a long read), it hands its partitions back
+//! here silently (see [`super::queue`]) and they are served again from where their dropped events
+//! started: the backfill chases the live edge until it can splice, and a subscriber catching up
+//! gets no gap notice for events Kafka still holds.
+//!
 //! It runs as its own task, one step ahead of the reader at most (a channel of one), so a
 //! subscriber that never reads holds a bounded amount of memory; it ends as soon as the
 //! subscription is dropped. While Kafka is unavailable it retries with backoff for
@@ -23,7 +31,11 @@ use futures::{FutureExt, StreamExt};
 use streamweaver_proto::topics::Topic;
 use tokio::{sync::mpsc, time::Instant};
 
-use super::{Hub, View, queue::Mailbox, spec::StartPoint};
+use super::{
+    Hub, View,
+    queue::{Mailbox, Popped, Skip},
+    spec::StartPoint,
+};
 use crate::{
     event::SharedEvent,
     filter::{Filter, TopicSet},
@@ -33,6 +45,8 @@ use crate::{
 
 /// Most events read from memory at a time.
 const MEMORY_CHUNK: usize = 256;
+/// Most live events forwarded from the queue in one step.
+const LIVE_CHUNK: usize = 1024;
 /// First wait before retrying Kafka; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -90,6 +104,10 @@ pub(crate) enum Step {
         position: i64,
         reason: &'static str,
     },
+    /// Live events of partitions already handed over, taken from the queue in order.
+    Live(Vec<SharedEvent>),
+    /// What the queue skipped (only when it was full before this backfill began).
+    Gap(Vec<Skip>),
     /// Kafka could not be read: the subscription ends.
     Failed(String),
 }
@@ -203,8 +221,60 @@ impl Retry {
 struct Unknown;
 
 impl Backfill<'_> {
+    /// Sends `step`, after what the queue holds of partitions already handed over.
     async fn send(&self, step: Step) -> Result<(), Stop> {
+        self.forward_live().await?;
         self.steps.send(step).await.map_err(|_| Stop::Gone)
+    }
+
+    /// Forwards what the queue holds now, in order: events, and the resets and gap notices
+    /// between them (a closed queue's reader ends by itself).
+    async fn forward_live(&self) -> Result<(), Stop> {
+        loop {
+            let mut events = Vec::new();
+            let (mut count, mut bytes) = (0i64, 0i64);
+            let control = {
+                let mut queue = self.mailbox.lock();
+                loop {
+                    match queue.pop() {
+                        Some(Popped::Event(event, size)) => {
+                            events.push(event);
+                            count += 1;
+                            bytes += i64::from(size);
+                            if events.len() >= LIVE_CHUNK {
+                                break None;
+                            }
+                        }
+                        Some(Popped::Closed(_)) | None => break None,
+                        Some(control) => break Some(control),
+                    }
+                }
+            };
+            self.hub.account_queued(-count, -bytes);
+            let more = events.len() >= LIVE_CHUNK || control.is_some();
+            if !events.is_empty() {
+                self.steps
+                    .send(Step::Live(events))
+                    .await
+                    .map_err(|_| Stop::Gone)?;
+            }
+            let step = match control {
+                Some(Popped::Reset {
+                    topic,
+                    partition,
+                    position,
+                }) => Step::Reset {
+                    topic,
+                    partition,
+                    position,
+                    reason: RESTARTED,
+                },
+                Some(Popped::Gap(skips)) => Step::Gap(skips),
+                _ if more => continue,
+                _ => return Ok(()),
+            };
+            self.steps.send(step).await.map_err(|_| Stop::Gone)?;
+        }
     }
 
     async fn run(&self, plan: Plan) {
@@ -236,7 +306,16 @@ impl Backfill<'_> {
             for start in starts {
                 self.serve(start).await?;
             }
-            Ok(())
+            // Partitions a full queue handed back meanwhile, until there are none.
+            loop {
+                let handed_back = self.hub.handed_back(self.mailbox);
+                if handed_back.is_empty() {
+                    return Ok(());
+                }
+                for start in handed_back {
+                    self.serve(start).await?;
+                }
+            }
         }
         .await;
         match result {

@@ -385,6 +385,12 @@ impl Hub {
                     .get_or_create(&labels)
                     .inc_by(tally.conflated);
             }
+            if tally.handed_back > 0 {
+                self.metrics
+                    .slow_client_actions
+                    .get_or_create(&action("hand_back_to_backfill"))
+                    .inc_by(tally.handed_back);
+            }
             if tally.skipped > 0 {
                 self.metrics
                     .skipped
@@ -463,6 +469,9 @@ impl Hub {
                 .filter_groups
                 .set(state.routing.group_count() as i64);
             let mut queue = mailbox.lock();
+            if !spec.resume.is_empty() || spec.start_at.is_some() {
+                queue.start_backfill();
+            }
             for position in &spec.resume {
                 queue.backfilling(position.topic, position.partition);
                 let epoch = state
@@ -623,6 +632,26 @@ impl Hub {
             mailbox.lock().live_after(topic, partition, cursor);
         }
         caught_up
+    }
+
+    /// The partitions `mailbox`'s queue handed back to its backfill, with their epochs now (read
+    /// under the hub's lock, before a restart could tell the queue); none ends the backfill.
+    fn handed_back(&self, mailbox: &Mailbox) -> Vec<backfill::Start> {
+        let state = self.state();
+        let handed_back = mailbox.lock().take_handed_back();
+        handed_back
+            .into_iter()
+            .map(|(topic, partition, cursor)| backfill::Start {
+                topic,
+                partition,
+                cursor,
+                epoch: state
+                    .partitions
+                    .get(&(topic, partition))
+                    .map_or(0, Partition::epoch),
+                finished: false,
+            })
+            .collect()
     }
 
     /// The epoch of a partition now (0 for one the hub has not seen).

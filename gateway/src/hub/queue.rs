@@ -11,8 +11,13 @@
 //!
 //! Per partition a gate says which events the queue takes: while a resuming subscriber's
 //! backfill serves a partition, none (the backfill reads them from memory or Kafka); after, only
-//! those above where the backfill ended. An idle queue holds no allocation, and buffers that
-//! grew for a burst are freed once they are empty.
+//! those above where the backfill ended. While a backfill runs, a full queue does not skip ahead
+//! whatever the policy: it drops what it holds *silently* and hands those partitions back to the
+//! backfill (their gates close again, and each is noted with the offset its queued events started
+//! after), which reads them from Kafka — they are there, since the hub got them from Kafka. So a
+//! subscriber catching up never gets a gap notice for events Kafka still holds, and its queue
+//! stays bounded. An idle queue holds no allocation, and buffers that grew for a burst are freed
+//! once they are empty.
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
@@ -68,6 +73,8 @@ pub(crate) struct Tally {
     pub(crate) conflated: u64,
     /// Queues closed because they were full under DISCONNECT.
     pub(crate) disconnects: u64,
+    /// Events dropped silently by a full queue during a backfill, which reads them again.
+    pub(crate) handed_back: u64,
     /// Change in queued events.
     pub(crate) events: i64,
     /// Change in queued bytes.
@@ -140,6 +147,9 @@ pub(crate) struct Queue {
     skipped: Vec<Skip>,
     resets: Vec<(Topic, i32, i64)>,
     gates: Vec<(Topic, i32, Gate)>,
+    /// While a backfill runs: the partitions a full queue handed back to it, each with the
+    /// offset its dropped events started after. `None` when no backfill runs.
+    handed_back: Option<Vec<(Topic, i32, i64)>>,
     closed: Option<Closed>,
 }
 
@@ -161,6 +171,7 @@ impl Mailbox {
                 skipped: Vec::new(),
                 resets: Vec::new(),
                 gates: Vec::new(),
+                handed_back: None,
                 closed: None,
             }),
             ready: Notify::new(),
@@ -196,6 +207,11 @@ impl Queue {
     /// The subscription's slow-client policy.
     pub(crate) fn policy(&self) -> Policy {
         self.policy
+    }
+
+    /// Why the queue was closed, if it was.
+    pub(crate) fn closed(&self) -> Option<Closed> {
+        self.closed
     }
 
     /// Whether the reader has nothing to take.
@@ -253,19 +269,25 @@ impl Queue {
 
     fn push_fifo(&mut self, event: &SharedEvent, bytes: u32, tally: &mut Tally) {
         if self.is_full_for(self.fifo.len(), bytes) {
-            if self.policy == Policy::Disconnect {
+            if self.handed_back.is_some() {
+                self.hand_back(event, bytes, tally);
+                if !self.admits(event) {
+                    return;
+                }
+            } else if self.policy == Policy::Disconnect {
                 tally.disconnects += 1;
                 let closed = self.close(Closed::TooSlow);
                 tally.events += closed.events;
                 tally.bytes += closed.bytes;
                 return;
-            }
-            self.skip_ahead(tally);
-            if bytes as usize > self.limits.bytes {
-                // Larger than the whole budget: it can never be queued.
-                self.record_skip(event);
-                tally.skipped += 1;
-                return;
+            } else {
+                self.skip_ahead(tally);
+                if bytes as usize > self.limits.bytes {
+                    // Larger than the whole budget: it can never be queued.
+                    self.record_skip(event);
+                    tally.skipped += 1;
+                    return;
+                }
             }
         }
         self.fifo.push_back(Queued {
@@ -288,7 +310,12 @@ impl Queue {
             tally.bytes -= i64::from(old.bytes);
         }
         let queued = latest.order.len();
-        if self.is_full_for(queued, bytes) {
+        if self.is_full_for(queued, bytes) && self.handed_back.is_some() {
+            self.hand_back(event, bytes, tally);
+            if !self.admits(event) {
+                return;
+            }
+        } else if self.is_full_for(queued, bytes) {
             self.skip_ahead(tally);
             if bytes as usize > self.limits.bytes {
                 self.record_skip(event);
@@ -310,6 +337,58 @@ impl Queue {
         self.queued_bytes += bytes as usize;
         tally.events += 1;
         tally.bytes += i64::from(bytes);
+    }
+
+    /// During a backfill: everything queued is dropped silently and its partitions handed back
+    /// to the backfill, which reads them from Kafka; so is `event` if even the empty queue could
+    /// not take it.
+    fn hand_back(&mut self, event: &SharedEvent, bytes: u32, tally: &mut Tally) {
+        let mut firsts: Vec<(Topic, i32, i64)> = Vec::new();
+        let mut note = |event: &SharedEvent| {
+            let (topic, partition, offset) = (event.topic(), event.partition(), event.offset());
+            match firsts
+                .iter_mut()
+                .find(|(t, p, _)| *t == topic && *p == partition)
+            {
+                Some((_, _, first)) => *first = (*first).min(offset),
+                None => firsts.push((topic, partition, offset)),
+            }
+        };
+        let dropped: Vec<Queued> = self.take_all().collect();
+        for queued in &dropped {
+            note(&queued.event);
+            tally.handed_back += 1;
+            tally.events -= 1;
+            tally.bytes -= i64::from(queued.bytes);
+        }
+        if bytes as usize > self.limits.bytes {
+            note(event);
+        }
+        drop(dropped);
+        self.shrink();
+        for (topic, partition, first) in firsts {
+            self.set_gate(topic, partition, Gate::Backfilling);
+            if let Some(handed_back) = &mut self.handed_back {
+                handed_back.push((topic, partition, first - 1));
+            }
+        }
+    }
+
+    /// A backfill starts: until [`Queue::take_handed_back`] finds nothing, a full queue hands
+    /// its partitions back to it instead of acting on its policy.
+    pub(crate) fn start_backfill(&mut self) {
+        self.handed_back.get_or_insert_with(Vec::new);
+    }
+
+    /// The partitions handed back to the backfill since it last asked, each with the offset to
+    /// go on after. When there are none, the backfill is over: a full queue acts on its policy
+    /// again (in the same critical section, so no partition is handed back to a finished one).
+    pub(crate) fn take_handed_back(&mut self) -> Vec<(Topic, i32, i64)> {
+        let handed_back = self.handed_back.take().unwrap_or_default();
+        if !handed_back.is_empty() {
+            self.handed_back = Some(Vec::new());
+        }
+        handed_back
     }
 
     /// GAP: everything queued is skipped; the reader is told exactly what.
@@ -438,6 +517,16 @@ impl Queue {
     ) -> bool {
         if self.closed.is_some() {
             return false;
+        }
+        let pending = self.handed_back.as_mut().and_then(|handed_back| {
+            let at = handed_back
+                .iter()
+                .position(|(t, p, _)| *t == topic && *p == partition)?;
+            Some(handed_back.remove(at))
+        });
+        if pending.is_some() {
+            // Handed back but not yet taken by the backfill: the queue tells the reader.
+            self.set_gate(topic, partition, Gate::LiveAfter(position));
         }
         match self.gate(topic, partition) {
             Some(Gate::Backfilling) => return false,

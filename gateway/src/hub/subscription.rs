@@ -348,35 +348,24 @@ impl Subscription {
         }
     }
 
-    /// The next thing while the backfill runs; `None` to look again.
+    /// The next thing while the backfill runs; `None` to look again. The queue's events, resets
+    /// and gap notices come through the backfill meanwhile, in order with what it sends.
     async fn next_backfilled(&mut self) -> Option<Result<Outgoing, Ended>> {
         let backfill = self.backfill.as_mut()?;
-        if let Some(event) = backfill.events.pop_front() {
-            self.positions
-                .advance(event.topic(), event.partition(), event.offset());
-            return Some(Ok(Outgoing::Event(event)));
+        while let Some(event) = backfill.events.pop_front() {
+            // At or below what was delivered: the subscriber has it.
+            if self
+                .positions
+                .advance(event.topic(), event.partition(), event.offset())
+            {
+                return Some(Ok(Outgoing::Event(event)));
+            }
         }
         if let Some((topic, partition, through)) = backfill.through.take() {
             self.positions.advance(topic, partition, through);
         }
-        // Live partitions' gap notices, resets and the end still go out meanwhile.
-        let control = self.mailbox.lock().pop_control();
-        match control {
-            Some(Popped::Closed(why)) => return Some(Err(why.into())),
-            Some(Popped::Gap(skips)) => return Some(Ok(Outgoing::Message(self.gap(&skips)))),
-            Some(Popped::Reset {
-                topic,
-                partition,
-                position,
-            }) => {
-                return Some(Ok(Outgoing::Message(self.reset(
-                    topic,
-                    partition,
-                    position,
-                    backfill::RESTARTED,
-                ))));
-            }
-            Some(Popped::Event(..)) | None => {}
+        if let Some(why) = self.mailbox.lock().closed() {
+            return Some(Err(why.into()));
         }
         self.stamp();
         let backfill = self.backfill.as_mut()?;
@@ -393,6 +382,11 @@ impl Subscription {
                     backfill.through = Some((topic, partition, through));
                     None
                 }
+                Some(Step::Live(events)) => {
+                    backfill.events = events.into();
+                    None
+                }
+                Some(Step::Gap(skips)) => Some(Ok(Outgoing::Message(self.gap(&skips)))),
                 Some(Step::Missing { topic, partition, first, last, reason }) => {
                     Some(Ok(Outgoing::Message(self.missing(topic, partition, first, last, reason))))
                 }

@@ -427,6 +427,55 @@ async fn a_resume_spliced_while_events_keep_coming_misses_nothing_and_repeats_no
     }
 }
 
+/// A subscriber far behind, with a small queue, while live events keep coming on a partition
+/// it did not resume and on the ones it did: the queue overflows during the backfill, yet it
+/// gets every event once, in order per partition, and no gap notice (everything is still held).
+#[tokio::test]
+async fn a_backfill_whose_queue_overflows_gets_every_event_and_no_gap_notice() {
+    let hub = hub_with(|s| {
+        s.history = 10_000;
+        s.limits.events = 16;
+    })
+    .0;
+    let batch: Vec<_> = (0..500).map(|o| trade(0, o, "A")).collect();
+    hub.publish(&batch).await;
+    let mut subscription = subscribe(
+        &hub,
+        request(|r| r.resume_from = vec![resume("stock_trades", 0, 0)]),
+    );
+    // Partition 2 is live from the start: 200 events into a queue of 16 nobody reads yet.
+    for start in (0..200).step_by(20) {
+        let batch: Vec<_> = (start..start + 20).map(|o| trade(2, o, "B")).collect();
+        hub.publish(&batch).await;
+    }
+    let publisher = {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            for step in 0..50 {
+                hub.publish(&[trade(0, 500 + step, "A"), trade(2, 200 + step, "B")])
+                    .await;
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let mut got = resumed_offsets(&mut subscription, 499 + 50 + 250).await;
+    publisher.await.expect("publishes");
+    got.sort_by_key(|(partition, _)| *partition);
+    let expected: Vec<_> = (1..550)
+        .map(|o| (0, o))
+        .chain((0..250).map(|o| (2, o)))
+        .collect();
+    assert_eq!(got, expected);
+    assert!(nothing_ready(&mut subscription));
+    // Caught up: the queue acts on its policy again.
+    let batch: Vec<_> = (250..300).map(|o| trade(2, o, "B")).collect();
+    hub.publish(&batch).await;
+    match next(&mut subscription).await {
+        Ok(Kind::Gap(notice)) => assert_eq!(notice.missed_events, 48),
+        other => panic!("expected a gap notice once caught up, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn history_is_per_partition_so_a_busy_topic_cannot_evict_a_quiet_one() {
     let hub = hub_with(|s| s.history = 10).0;
