@@ -68,7 +68,8 @@ pub struct CostFigures {
     pub decoding: Vec<DecodeCost>,
 }
 
-/// CPU time this thread has used, from the scheduler's own count.
+/// CPU time this thread has used, from the scheduler's own count. The kernel brings it up to date
+/// only at its ticks (a few milliseconds apart), so a measurement must run far longer than a tick.
 fn thread_cpu_ns() -> u64 {
     std::fs::read_to_string("/proc/thread-self/schedstat")
         .ok()
@@ -76,13 +77,25 @@ fn thread_cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// The best CPU nanoseconds per item over [`ROUNDS`] rounds of `work` over `items` items.
+/// How much CPU one round runs for: a hundred ticks or so, so the tick's granularity is noise.
+const ROUND_CPU_NS: u64 = 200_000_000;
+
+/// The best CPU nanoseconds per item over [`ROUNDS`] rounds, each repeating `work` over `items`
+/// items until it has used [`ROUND_CPU_NS`].
 fn best_ns_per_item(items: usize, mut work: impl FnMut()) -> f64 {
     (0..ROUNDS)
         .map(|_| {
             let start = thread_cpu_ns();
-            work();
-            (thread_cpu_ns() - start) as f64 / items.max(1) as f64
+            let mut repeats = 0u64;
+            let used = loop {
+                work();
+                repeats += 1;
+                let used = thread_cpu_ns().saturating_sub(start);
+                if used >= ROUND_CPU_NS {
+                    break used;
+                }
+            };
+            used as f64 / (repeats as f64 * items.max(1) as f64)
         })
         .fold(f64::MAX, f64::min)
 }
